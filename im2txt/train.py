@@ -1,0 +1,110 @@
+"""Train the Show and Tell model on UAI-Train (or anywhere with the same flags).
+
+The platform runs, from the code folder it packed at /data:
+  /usr/bin/python /data/train.py --input_file_pattern=/train-?????-of-00256 \
+      --inception_checkpoint_file=/inception_v3.ckpt --train_inception=false \
+      --number_of_steps=1000000 --log_every_n_steps=10 \
+      --work_dir=/data --data_dir=/data/data --output_dir=/data/output \
+      --log_dir=/data/output/log
+The input pattern resolves under data_dir, the checkpoint under work_dir;
+checkpoints go to output_dir and summaries and metrics to log_dir.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags, logging
+
+from im2txt import model_flags, platform_flags
+from im2txt.configuration import TrainingConfig
+
+FLAGS = flags.FLAGS
+
+platform_flags.define_platform_flags()
+model_flags.define_model_flags()
+flags.DEFINE_string(
+    "input_file_pattern", "", "Comma-separated globs of training TFRecords, relative to data_dir."
+)
+flags.DEFINE_string(
+    "inception_checkpoint_file", "", "Pretrained Inception v3 checkpoint, relative to work_dir."
+)
+flags.DEFINE_boolean("train_inception", False, "Whether to fine-tune Inception v3 as well.")
+flags.DEFINE_integer("number_of_steps", 1000000, "Global step to train up to.", lower_bound=0)
+flags.DEFINE_integer("log_every_n_steps", 1, "Log loss every this many steps.", lower_bound=1)
+flags.DEFINE_integer(
+    "save_checkpoint_steps",
+    0,
+    "Save a checkpoint every this many steps (0: only by time).",
+    lower_bound=0,
+)
+flags.DEFINE_float(
+    "save_checkpoint_secs",
+    600.0,
+    "Save a checkpoint every this many seconds (0: only by steps).",
+    lower_bound=0.0,
+)
+flags.DEFINE_integer("seed", None, "Random seed for initialisation, shuffling and dropout.")
+flags.DEFINE_boolean(
+    "deterministic", False, "Enable TensorFlow op determinism (identical losses run to run)."
+)
+flags.DEFINE_boolean("mixed_precision", False, "Run Inception in float16 on GPUs.")
+
+
+def main(argv: list[str]) -> int:
+    del argv
+    from im2txt import training  # TensorFlow loads only after flags parsed cleanly.
+
+    try:
+        patterns = platform_flags.resolve_patterns(FLAGS.data_dir, FLAGS.input_file_pattern)
+        inception = (
+            platform_flags.resolve_under(
+                FLAGS.work_dir, FLAGS.inception_checkpoint_file, "inception_checkpoint_file"
+            )
+            if FLAGS.inception_checkpoint_file
+            else None
+        )
+    except ValueError as err:
+        logging.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    target = FLAGS.number_of_steps
+    if FLAGS.max_step > 0:
+        target = min(target, FLAGS.max_step)
+    output_dir = platform_flags.resolve_under(FLAGS.output_dir, "", "output_dir")
+    log_dir = platform_flags.resolve_under(FLAGS.log_dir, "", "log_dir")
+    for name, value in (
+        ("input files", ", ".join(patterns)),
+        ("inception checkpoint", inception),
+        ("output_dir", output_dir),
+        ("log_dir", log_dir),
+        ("target global step", target),
+    ):
+        print(f"{name}: {value}", flush=True)
+
+    options = training.TrainOptions(
+        file_patterns=patterns,
+        inception_checkpoint=inception,
+        output_dir=output_dir,
+        log_dir=log_dir,
+        target_step=target,
+        train_inception=FLAGS.train_inception,
+        log_every_n_steps=FLAGS.log_every_n_steps,
+        save_checkpoint_steps=FLAGS.save_checkpoint_steps,
+        save_checkpoint_secs=FLAGS.save_checkpoint_secs,
+        num_gpus=FLAGS.num_gpus,
+        mixed_precision=FLAGS.mixed_precision,
+        seed=FLAGS.seed,
+        deterministic=FLAGS.deterministic,
+    )
+    try:
+        training.train(options, model_flags.model_config_from_flags(), TrainingConfig())
+    except (training.TrainingError, FileNotFoundError) as err:
+        logging.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
