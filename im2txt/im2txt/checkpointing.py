@@ -21,7 +21,10 @@ import tensorflow as tf
 
 # Names earlier TF1 releases gave the LSTM variables, newest generation first.
 LSTM_NAME_ALIASES: dict[str, tuple[str, ...]] = {
-    "lstm/basic_lstm_cell/kernel": ("lstm/basic_lstm_cell/weights", "lstm/BasicLSTMCell/Linear/Matrix"),
+    "lstm/basic_lstm_cell/kernel": (
+        "lstm/basic_lstm_cell/weights",
+        "lstm/BasicLSTMCell/Linear/Matrix",
+    ),
     "lstm/basic_lstm_cell/bias": ("lstm/basic_lstm_cell/biases", "lstm/BasicLSTMCell/Linear/Bias"),
 }
 
@@ -205,8 +208,5 @@ class CheckpointManager:
 
 def _suffixes(prefix: str, index_last: bool) -> list[str]:
     """The file suffixes a V2 checkpoint consists of (data shards and index)."""
-    data = sorted(
-        path[len(prefix) :]
-        for path in tf.io.gfile.glob(prefix + ".data-*")
-    )
+    data = sorted(path[len(prefix) :] for path in tf.io.gfile.glob(prefix + ".data-*"))
     return data + [".index"] if index_last else [".index"] + data

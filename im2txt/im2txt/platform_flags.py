@@ -48,8 +48,9 @@ def define_platform_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
             pass
     for name, (default, help_text) in _STRING_FLAGS.items():
         if name not in flag_values or _yield_absl_log_dir(flag_values, name):
-            flags.DEFINE_string(name, default, help_text, flag_values=flag_values,
-                                allow_override=True)
+            flags.DEFINE_string(
+                name, default, help_text, flag_values=flag_values, allow_override=True
+            )
     for name, (default, help_text) in _INTEGER_FLAGS.items():
         if name not in flag_values:
             flags.DEFINE_integer(name, default, help_text, lower_bound=0, flag_values=flag_values)
@@ -81,9 +82,7 @@ def resolve_under(base: str, job_path: str, what: str = "path") -> str:
         root = "/" + root.lstrip("/")
     relative = posixpath.normpath("/" + job_path.strip()).lstrip("/")
     if _climbs_above(job_path):
-        raise PathEscapeError(
-            f"{what} {job_path!r} escapes its base folder {base!r} with '..'"
-        )
+        raise PathEscapeError(f"{what} {job_path!r} escapes its base folder {base!r} with '..'")
     return posixpath.join(root, relative) if relative else root
 
 

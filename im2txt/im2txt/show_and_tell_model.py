@@ -57,9 +57,7 @@ class ShowAndTellModel(tf.Module):
         self.train_inception = train_inception
         scale = config.initializer_scale
         initializer = tf.keras.initializers.RandomUniform(-scale, scale)
-        self.inception = InceptionV3(
-            trainable=train_inception, compute_dtype=image_compute_dtype
-        )
+        self.inception = InceptionV3(trainable=train_inception, compute_dtype=image_compute_dtype)
         self.image_embedding = tf.Variable(
             initializer([2048, config.embedding_size]), name="image_embedding/weights"
         )
@@ -142,9 +140,7 @@ class ShowAndTellModel(tf.Module):
     def batch_loss(self, batch: dict[str, tf.Tensor], training: bool) -> tf.Tensor:
         """Cross-entropy averaged over the mask (upstream's `batch_loss`)."""
         token_losses, weights = self.losses(batch, training)
-        return tf.math.divide_no_nan(
-            tf.reduce_sum(token_losses * weights), tf.reduce_sum(weights)
-        )
+        return tf.math.divide_no_nan(tf.reduce_sum(token_losses * weights), tf.reduce_sum(weights))
 
     # -- inference: the interface CaptionGenerator drives ---------------------------
     def initial_state(self, images: tf.Tensor) -> tf.Tensor:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
 from im2txt.inference_utils import caption_generator
 from im2txt.inference_utils.caption_generator import Caption, CaptionGenerator, TopN
 

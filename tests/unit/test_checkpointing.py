@@ -31,7 +31,9 @@ def test_save_writes_tf1_layout_and_restores_by_name(tmp_path) -> None:
     prefix = manager.save(source, step=7)
     assert prefix == str(tmp_path / "model.ckpt-7")
     assert sorted(os.listdir(tmp_path)) == [
-        "checkpoint", "model.ckpt-7.data-00000-of-00001", "model.ckpt-7.index"
+        "checkpoint",
+        "model.ckpt-7.data-00000-of-00001",
+        "model.ckpt-7.index",
     ]
     state = (tmp_path / "checkpoint").read_text()
     assert 'model_checkpoint_path: "model.ckpt-7"' in state
@@ -65,7 +67,9 @@ def test_failed_save_keeps_previous_checkpoint_loadable(tmp_path, monkeypatch) -
         manager.save(_variables(), 2)
     assert manager.latest() == first
     assert sorted(os.listdir(tmp_path)) == [
-        "checkpoint", "model.ckpt-1.data-00000-of-00001", "model.ckpt-1.index"
+        "checkpoint",
+        "model.ckpt-1.data-00000-of-00001",
+        "model.ckpt-1.index",
     ]
 
 
@@ -139,8 +143,9 @@ def test_upstream_lstm_name_generations_load(tmp_path, kernel, bias, fmt) -> Non
     if fmt == "v1":
         tf.raw_ops.Save(filename=path, tensor_names=names, data=tensors)
     else:
-        tf.raw_ops.SaveV2(prefix=path, tensor_names=names,
-                          shape_and_slices=[""] * 2, tensors=tensors)
+        tf.raw_ops.SaveV2(
+            prefix=path, tensor_names=names, shape_and_slices=[""] * 2, tensors=tensors
+        )
     target = {name: v for name, v in _zeroed(_variables()).items() if name != "global_step"}
     restore_variables(path, target)
     np.testing.assert_array_equal(target["lstm/basic_lstm_cell/kernel"].numpy(), values[kernel])

@@ -16,9 +16,9 @@ segment = st.text(alphabet="abcXYZ019_-.?*[]", min_size=1, max_size=8).filter(
     lambda s: s not in (".", "..")
 )
 relative_path = st.lists(segment, min_size=1, max_size=4).map("/".join)
-base_dir = st.lists(st.text(alphabet="abcdef_", min_size=1, max_size=6), min_size=1, max_size=3).map(
-    lambda parts: "/" + "/".join(parts)
-)
+base_dir = st.lists(
+    st.text(alphabet="abcdef_", min_size=1, max_size=6), min_size=1, max_size=3
+).map(lambda parts: "/" + "/".join(parts))
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,10 @@ def test_platform_flags_have_uflag_defaults_and_can_be_defined_twice() -> None:
     platform_flags.define_platform_flags(values)  # no duplicate-flag error
     values(["prog"])
     assert (values.work_dir, values.data_dir, values.output_dir, values.log_dir) == (
-        "/data", "/data/data", "/data/output", "/data/output"
+        "/data",
+        "/data/data",
+        "/data/output",
+        "/data/output",
     )
     assert (values.num_gpus, values.max_step) == (0, 0)
 
@@ -116,7 +119,9 @@ def test_train_py_uses_uflag_when_the_platform_ships_it(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, str(train_py), "--helpfull"],
         env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert "Error" not in result.stderr, result.stderr  # --helpfull itself exits 1
     assert "uaitrain.arch.tensorflow.uflag" in result.stdout
@@ -131,7 +136,9 @@ def test_unknown_flag_is_a_clear_error() -> None:
     train_py = Path(__file__).resolve().parents[2] / "im2txt" / "train.py"
     result = subprocess.run(
         [sys.executable, str(train_py), "--no_such_flag=1"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "Unknown command line flag 'no_such_flag'" in result.stderr
@@ -139,8 +146,9 @@ def test_unknown_flag_is_a_clear_error() -> None:
 
 def test_absl_logging_log_dir_gives_way_to_the_platform_flag() -> None:
     values = flags.FlagValues()
-    flags.DEFINE_string("log_dir", "", "absl's log file folder", flag_values=values,
-                        module_name="absl.logging")
+    flags.DEFINE_string(
+        "log_dir", "", "absl's log file folder", flag_values=values, module_name="absl.logging"
+    )
     platform_flags.define_platform_flags(values)
     values(["prog"])
     assert values.log_dir == "/data/output"

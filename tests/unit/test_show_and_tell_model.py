@@ -38,9 +38,13 @@ def test_parameter_counts_per_scope_equal_upstream(model: ShowAndTellModel) -> N
 def test_checkpoint_names_are_upstreams(model: ShowAndTellModel) -> None:
     names = set(model.checkpoint_variables())
     assert {
-        "global_step", "image_embedding/weights", "seq_embedding/map",
-        "lstm/basic_lstm_cell/kernel", "lstm/basic_lstm_cell/bias",
-        "logits/weights", "logits/biases",
+        "global_step",
+        "image_embedding/weights",
+        "seq_embedding/map",
+        "lstm/basic_lstm_cell/kernel",
+        "lstm/basic_lstm_cell/bias",
+        "logits/weights",
+        "logits/biases",
     } <= names
     assert len(names) == 376 + 7
 
@@ -55,11 +59,15 @@ def test_frozen_inception_is_not_trained(model: ShowAndTellModel) -> None:
 def test_defaults_match_upstream() -> None:
     config, training = ModelConfig(), TrainingConfig()
     assert (config.image_format, config.values_per_input_shard, config.vocab_size) == (
-        "jpeg", 2300, 12000
+        "jpeg",
+        2300,
+        12000,
     )
     assert (config.batch_size, config.image_height, config.image_width) == (32, 299, 299)
     assert (config.initializer_scale, config.embedding_size, config.num_lstm_units) == (
-        0.08, 512, 512
+        0.08,
+        512,
+        512,
     )
     assert config.lstm_dropout_keep_prob == 0.7
     assert (training.num_examples_per_epoch, training.optimizer) == (586363, "SGD")
@@ -109,8 +117,11 @@ def test_loss_is_averaged_over_the_mask_only() -> None:
     expected = float(tf.reduce_sum(token_losses * weights) / 5.0)
     assert float(model.batch_loss(batch, training=False)) == pytest.approx(expected)
     # Padding content never changes the loss.
-    padded = dict(batch, input_seqs=tf.constant([[1, 4, 5], [1, 6, 9]], tf.int64),
-                  target_seqs=tf.constant([[4, 5, 2], [6, 2, 7]], tf.int64))
+    padded = dict(
+        batch,
+        input_seqs=tf.constant([[1, 4, 5], [1, 6, 9]], tf.int64),
+        target_seqs=tf.constant([[4, 5, 2], [6, 2, 7]], tf.int64),
+    )
     assert float(model.batch_loss(padded, training=False)) == pytest.approx(expected)
 
 

@@ -8,6 +8,7 @@ import tempfile
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from im2txt.inference_utils.vocabulary import Vocabulary
 
 
