@@ -1,0 +1,112 @@
+"""A stand-in for the public `inception_v3.ckpt`: real names and shapes, random values.
+
+The real 2016 checkpoint cannot be downloaded on test machines, yet a job must
+restore it before training. This writes a file with the same 388 variable names and
+shapes (from the manifest) in the same TF1 V1 single-file format, or in the V2
+prefix format, with values scaled so activations through the 94 conv+BN+ReLU
+layers stay finite and of order one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import tensorflow as tf
+
+MANIFEST_NAME = "inception_v3_2016_08_28.manifest.json"
+CheckpointFormat = Literal["v1", "v2"]
+
+
+def repository_manifest_path() -> Path:
+    """The manifest in the source tree's `fixtures/` (harness/synthetic/ -> repo root)."""
+    return Path(__file__).resolve().parents[2] / "fixtures" / MANIFEST_NAME
+
+
+def load_manifest(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Read the manifest: `path`, else the repository fixture, else the packaged copy.
+
+    The packaged copy lets an installed harness work away from a checkout.
+    """
+    if path is None and repository_manifest_path().is_file():
+        path = repository_manifest_path()
+    if path is None:
+        text = resources.files("harness.synthetic").joinpath("data", MANIFEST_NAME).read_text()
+    else:
+        text = Path(path).read_text()
+    manifest = json.loads(text)
+    if not isinstance(manifest.get("variables"), dict) or not manifest["variables"]:
+        raise ValueError(f"manifest {path or MANIFEST_NAME} has no 'variables' mapping")
+    return manifest
+
+
+def variable_value(name: str, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """A float32 value for one variable, from (seed, name) alone, so order never matters.
+
+    Conv/FC weights are He-normal (std sqrt(2 / (kh * kw * in))); BatchNorm moving
+    variances are ones; betas, moving means and biases are zeros, so every BN is
+    close to identity and ReLU activations keep their scale layer after layer.
+    """
+    leaf = name.rsplit("/", 1)[-1]
+    if leaf == "weights":
+        fan_in = int(np.prod(shape[:-1]))
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        weights = rng.standard_normal(shape, dtype=np.float32)
+        return weights * np.float32(np.sqrt(2.0 / fan_in))
+    if leaf == "moving_variance":
+        return np.ones(shape, dtype=np.float32)
+    if leaf in ("beta", "moving_mean", "biases"):
+        return np.zeros(shape, dtype=np.float32)
+    raise ValueError(f"no value rule for variable {name!r}")
+
+
+@dataclass(frozen=True)
+class SyntheticCheckpoint:
+    """Where the checkpoint went (V1: the file; V2: the prefix) and how it was made."""
+
+    path: Path
+    format: CheckpointFormat
+    seed: int
+    shapes: dict[str, tuple[int, ...]]
+
+    def values(self) -> dict[str, np.ndarray]:
+        """The written values, regenerated from the seed rather than held in memory."""
+        return {name: variable_value(name, shape, self.seed) for name, shape in self.shapes.items()}
+
+
+def write_inception_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    fmt: CheckpointFormat = "v1",
+    seed: int = 0,
+    manifest_path: str | os.PathLike[str] | None = None,
+) -> SyntheticCheckpoint:
+    """Write the synthetic Inception v3 checkpoint at `path` (file for v1, prefix for v2)."""
+    if fmt not in ("v1", "v2"):
+        raise ValueError(f"checkpoint format must be 'v1' or 'v2', not {fmt!r}")
+    if seed < 0:
+        raise ValueError("seed must be non-negative")
+    shapes = {
+        name: tuple(int(d) for d in shape)
+        for name, shape in sorted(load_manifest(manifest_path)["variables"].items())
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(shapes)
+    tensors = [tf.constant(variable_value(n, shapes[n], seed)) for n in names]
+    if fmt == "v1":
+        tf.raw_ops.Save(filename=str(path), tensor_names=names, data=tensors)
+    else:
+        tf.raw_ops.SaveV2(
+            prefix=str(path),
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            tensors=tensors,
+        )
+    return SyntheticCheckpoint(path=path, format=fmt, seed=seed, shapes=shapes)
