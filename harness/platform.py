@@ -1,0 +1,177 @@
+"""The UAI-Train platform contract as the harness reproduces it.
+
+The platform packs a code folder into the image at /data, mounts the job's
+data at /data/data and its output at /data/output, and starts
+`cd /data && /usr/bin/python /data/<mainfile> <params> --work_dir=/data
+--data_dir=/data/data --output_dir=/data/output --log_dir=/data/output/log`
+(plus `--num_gpus=1` on GPU nodes). A `PlatformRoot` is a host folder laid out
+the same way, so a job can run against it locally or with it mounted into a
+container, and the checks can tell what the job read and wrote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+CONTAINER_WORK_DIR = "/data"
+CONTAINER_DATA_DIR = "/data/data"
+CONTAINER_OUTPUT_DIR = "/data/output"
+CONTAINER_LOG_DIR = "/data/output/log"
+PLATFORM_PYTHON = "/usr/bin/python"
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformPaths:
+    """The four folders the platform passes to every job."""
+
+    work_dir: str
+    data_dir: str
+    output_dir: str
+    log_dir: str
+
+    def flags(self, num_gpus: int = 0) -> list[str]:
+        """The flags the platform appends after the job's own parameters."""
+        appended = [
+            f"--work_dir={self.work_dir}",
+            f"--data_dir={self.data_dir}",
+            f"--output_dir={self.output_dir}",
+            f"--log_dir={self.log_dir}",
+        ]
+        return appended + ([f"--num_gpus={num_gpus}"] if num_gpus else [])
+
+
+CONTAINER_PATHS = PlatformPaths(
+    CONTAINER_WORK_DIR, CONTAINER_DATA_DIR, CONTAINER_OUTPUT_DIR, CONTAINER_LOG_DIR
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformRoot:
+    """A host folder laid out like the platform: `<root>/data`, `/data/data`, `/data/output`."""
+
+    root: Path
+
+    @property
+    def work_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.work_dir / "data"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.work_dir / "output"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.output_dir / "log"
+
+    @property
+    def host_paths(self) -> PlatformPaths:
+        return PlatformPaths(
+            str(self.work_dir), str(self.data_dir), str(self.output_dir), str(self.log_dir)
+        )
+
+    @classmethod
+    def create(cls, parent: Path | None = None, prefix: str = "uai-harness-") -> PlatformRoot:
+        """A fresh private root (mode 0700) that no concurrent harness run shares."""
+        root = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        layout = cls(root)
+        for folder in (layout.work_dir, layout.data_dir, layout.output_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        return layout
+
+    def install_code(self, code_path: Path) -> None:
+        """Copy a code folder to work_dir, as the platform's pack tool puts it at /data."""
+        if not code_path.is_dir():
+            raise FileNotFoundError(f"code path {code_path} is not a folder")
+        shutil.copytree(
+            code_path,
+            self.work_dir,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "data", "output"),
+        )
+
+    def hand_back(self, uid: int | None = None, gid: int | None = None) -> None:
+        """Give files a root-run container wrote back to the invoking user."""
+        uid = os.getuid() if uid is None else uid
+        gid = os.getgid() if gid is None else gid
+        for path in [self.root, *self.root.rglob("*")]:
+            if path.is_symlink():
+                continue
+            info = path.lstat()
+            if (info.st_uid, info.st_gid) != (uid, gid):
+                os.chown(path, uid, gid)
+            if path.is_dir() and not info.st_mode & stat.S_IWUSR:
+                path.chmod(info.st_mode | stat.S_IRWXU)
+
+
+def job_command(
+    mainfile: str,
+    train_params: list[str],
+    paths: PlatformPaths,
+    python: str = PLATFORM_PYTHON,
+    num_gpus: int = 0,
+    append_platform_flags: bool = True,
+) -> list[str]:
+    """`python <work_dir>/<mainfile> <params> <platform flags>` as an argument list."""
+    appended = paths.flags(num_gpus) if append_platform_flags else []
+    return [python, f"{paths.work_dir}/{mainfile}", *train_params, *appended]
+
+
+def container_shell_command(mainfile: str, train_params: list[str], num_gpus: int = 0) -> str:
+    """The exact `/bin/bash -c` string the platform runs inside the image."""
+    command = job_command(mainfile, train_params, CONTAINER_PATHS, num_gpus=num_gpus)
+    return f"cd {CONTAINER_WORK_DIR} && " + " ".join(shlex.quote(part) for part in command)
+
+
+def split_params(train_params: str) -> list[str]:
+    """Split a `--train-params` string like the shell the platform hands it to."""
+    return shlex.split(train_params)
+
+
+def flag_value(params: list[str], name: str) -> str | None:
+    """The last value given to `--name=value` / `--name value` in a parameter list."""
+    value = None
+    for index, item in enumerate(params):
+        if item.startswith(f"--{name}="):
+            value = item.split("=", 1)[1]
+        elif item == f"--{name}" and index + 1 < len(params):
+            value = params[index + 1]
+    return value
+
+
+def with_flag(params: list[str], name: str, value: object) -> list[str]:
+    """Parameters with `--name` set to `value`, replacing earlier settings of it."""
+    kept, skip = [], False
+    for index, item in enumerate(params):
+        if skip:
+            skip = False
+            continue
+        if item.startswith(f"--{name}="):
+            continue
+        if (
+            item == f"--{name}"
+            and index + 1 < len(params)
+            and not params[index + 1].startswith("--")
+        ):
+            skip = True
+            continue
+        kept.append(item)
+    return [*kept, f"--{name}={value}"]
+
+
+_PLATFORM_FLAG_RE = re.compile(r"^--(work_dir|data_dir|output_dir|log_dir|num_gpus)(=|$)")
+
+
+def strip_platform_flags(params: list[str]) -> list[str]:
+    """Remove flags the platform appends itself (users must not pass them)."""
+    return [p for p in params if not _PLATFORM_FLAG_RE.match(p)]
