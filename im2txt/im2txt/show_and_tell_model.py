@@ -104,42 +104,61 @@ class ShowAndTellModel(tf.Module):
         features = self.inception(images, training=training)
         return tf.matmul(features, self.image_embedding)
 
-    def _dropout(self, x: tf.Tensor, training: bool) -> tf.Tensor:
-        if not training:
-            return x
-        return tf.nn.dropout(x, rate=1.0 - self.config.lstm_dropout_keep_prob)
+    def _dropout(self, x: tf.Tensor, seed: tf.Tensor | None, salt: int | tf.Tensor) -> tf.Tensor:
+        """LSTM input/output dropout; stateless when seeded, so runs repeat exactly."""
+        rate = 1.0 - self.config.lstm_dropout_keep_prob
+        if seed is None:
+            return tf.nn.dropout(x, rate=rate)
+        salted = tf.random.experimental.stateless_fold_in(seed, tf.cast(salt, tf.int64))
+        return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=salted)
 
     def sequence_logits(
-        self, image_embeddings: tf.Tensor, input_seqs: tf.Tensor, training: bool
+        self,
+        image_embeddings: tf.Tensor,
+        input_seqs: tf.Tensor,
+        training: bool,
+        dropout_seed: tf.Tensor | None = None,
     ) -> tf.Tensor:
-        """Run the LSTM from the image over the input words; -> logits [B, T, V]."""
+        """Run the LSTM from the image over the input words; -> logits [B, T, V].
+
+        Dropout applies only in training; `dropout_seed` ([2] int64) makes its masks
+        a function of the seed alone (the trainer folds in the global step).
+        """
+
+        def dropout(x, salt):
+            return self._dropout(x, dropout_seed, salt) if training else x
+
         batch = tf.shape(input_seqs)[0]
         state = self.lstm.zero_state(batch)
         # Step -1: the image primes the state; its output is discarded.
-        _, state = self.lstm(self._dropout(image_embeddings, training), state)
+        _, state = self.lstm(dropout(image_embeddings, 0), state)
         words = tf.nn.embedding_lookup(self.seq_embedding, input_seqs)
         words_by_time = tf.transpose(words, [1, 0, 2])
         steps = tf.shape(words_by_time)[0]
         outputs = tf.TensorArray(tf.float32, size=steps)
         for t in tf.range(steps):
-            output, state = self.lstm(self._dropout(words_by_time[t], training), state)
-            outputs = outputs.write(t, self._dropout(output, training))
+            output, state = self.lstm(dropout(words_by_time[t], 2 * t + 1), state)
+            outputs = outputs.write(t, dropout(output, 2 * t + 2))
         hidden = tf.transpose(outputs.stack(), [1, 0, 2])
         return tf.einsum("btu,uv->btv", hidden, self.logits_weights) + self.logits_biases
 
-    def losses(self, batch: dict[str, tf.Tensor], training: bool):
+    def losses(
+        self, batch: dict[str, tf.Tensor], training: bool, dropout_seed: tf.Tensor | None = None
+    ):
         """Per-token cross-entropy and mask weights for a batch from ops.inputs."""
         embeddings = self.embed_images(batch["images"], training)
-        logits = self.sequence_logits(embeddings, batch["input_seqs"], training)
+        logits = self.sequence_logits(embeddings, batch["input_seqs"], training, dropout_seed)
         token_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
             labels=batch["target_seqs"], logits=logits
         )
         weights = tf.cast(batch["input_mask"], tf.float32)
         return token_losses, weights
 
-    def batch_loss(self, batch: dict[str, tf.Tensor], training: bool) -> tf.Tensor:
+    def batch_loss(
+        self, batch: dict[str, tf.Tensor], training: bool, dropout_seed: tf.Tensor | None = None
+    ) -> tf.Tensor:
         """Cross-entropy averaged over the mask (upstream's `batch_loss`)."""
-        token_losses, weights = self.losses(batch, training)
+        token_losses, weights = self.losses(batch, training, dropout_seed)
         return tf.math.divide_no_nan(tf.reduce_sum(token_losses * weights), tf.reduce_sum(weights))
 
     # -- inference: the interface CaptionGenerator drives ---------------------------

@@ -264,9 +264,15 @@ def _make_train_step(model, strategy, model_config, training_config, options):
     variables = model.variables_to_train()
     replicas = strategy.num_replicas_in_sync
 
+    # Dropout masks depend only on (seed, global step, replica): reruns and resumes repeat.
+    base_seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "big")
+
     def replica_gradients(batch):
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        seed = tf.stack([tf.constant(base_seed, tf.int64), model.global_step])
+        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int64))
         with tf.GradientTape() as tape:
-            loss = model.batch_loss(batch, training=True)
+            loss = model.batch_loss(batch, training=True, dropout_seed=seed)
             total = (loss + model.inception.regularization_loss()) / replicas
         grads = tape.gradient(total, variables)
         return loss / replicas, [tf.convert_to_tensor(g) for g in grads]
