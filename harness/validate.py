@@ -72,6 +72,8 @@ class Plan:
     seed: int = 0
     num_images: int = 8
     captions_per_image: int = 2
+    # One large shape per image: learnable through a frozen random-weight Inception.
+    max_objects: int = 1
     checkpoint_format: str = "v1"
     probe_images: int = 3
     timeout_s: float = 600.0
@@ -218,6 +220,7 @@ def _generate(run: _Run) -> dict:
         captions_per_image=plan.captions_per_image,
         input_file_pattern=pattern.split(",")[0],
         num_eval_images=0,
+        max_objects=plan.max_objects,
     )
     scenes = dataset.train_scenes
     pairs = [(scene, caption) for scene in scenes for caption in scene.captions]

@@ -45,6 +45,7 @@ def generate_dataset(
     vocab_file: str = "word_counts.txt",
     min_word_count: int = 1,
     sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
+    max_objects: int = 2,
 ) -> SyntheticDataset:
     """Write records matching the job's patterns and a vocabulary built from train captions.
 
@@ -54,7 +55,11 @@ def generate_dataset(
     """
     root = Path(out_dir)
     train = generate_scenes(
-        num_images, seed=seed, captions_per_image=captions_per_image, sizes=sizes
+        num_images,
+        seed=seed,
+        captions_per_image=captions_per_image,
+        sizes=sizes,
+        max_objects=max_objects,
     )
     held_out = generate_scenes(
         num_eval_images,
@@ -62,6 +67,7 @@ def generate_dataset(
         captions_per_image=captions_per_image,
         first_image_id=num_images + 1,
         sizes=sizes,
+        max_objects=max_objects,
     )
     vocab = build_vocabulary((c for s in train for c in s.captions), min_count=min_word_count)
     train_files = write_sharded_records(
