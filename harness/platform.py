@@ -127,9 +127,12 @@ def job_command(
     return [python, f"{paths.work_dir}/{mainfile}", *train_params, *appended]
 
 
-def container_shell_command(mainfile: str, train_params: list[str], num_gpus: int = 0) -> str:
+def container_shell_command(
+    mainfile: str, train_params: list[str], num_gpus: int = 0, append_platform_flags: bool = True
+) -> str:
     """The exact `/bin/bash -c` string the platform runs inside the image."""
-    command = job_command(mainfile, train_params, CONTAINER_PATHS, num_gpus=num_gpus)
+    command = job_command(mainfile, train_params, CONTAINER_PATHS, num_gpus=num_gpus,
+                          append_platform_flags=append_platform_flags)
     return f"cd {CONTAINER_WORK_DIR} && " + " ".join(shlex.quote(part) for part in command)
 
 
@@ -175,3 +178,56 @@ _PLATFORM_FLAG_RE = re.compile(r"^--(work_dir|data_dir|output_dir|log_dir|num_gp
 def strip_platform_flags(params: list[str]) -> list[str]:
     """Remove flags the platform appends itself (users must not pass them)."""
     return [p for p in params if not _PLATFORM_FLAG_RE.match(p)]
+
+
+@dataclasses.dataclass(frozen=True)
+class PackedCommand:
+    """What the pack tool's `uaitrain_cmd.txt` says about a packed job."""
+
+    deploy: str
+    image: str | None
+    mainfile: str
+    train_params: list[str]
+
+    @property
+    def train_params_string(self) -> str:
+        return " ".join(shlex.quote(p) for p in self.train_params)
+
+
+_CMD_LINES = {
+    "deploy": "CMD Used for deploying:",
+    "cpu": "CMD for CPU local test:",
+    "gpu": "CMD for GPU local test:",
+}
+
+
+def read_cmd_file(path: Path) -> PackedCommand:
+    """Parse `uaitrain_cmd.txt` (lines `CMD Used for deploying: ...`, `CMD for CPU local
+    test: ...`, `CMD for GPU local test: ...`), refusing what the platform would refuse."""
+    if not path.is_file():
+        raise FileNotFoundError(f"cmd file {path} does not exist")
+    found = {}
+    for line in path.read_text().splitlines():
+        for key, prefix in _CMD_LINES.items():
+            if line.startswith(prefix):
+                found[key] = line[len(prefix):].strip()
+    if "deploy" not in found:
+        raise ValueError(f"{path}: no line starting with {_CMD_LINES['deploy']!r}")
+    words = shlex.split(found["deploy"])
+    if not words or words[0] != PLATFORM_PYTHON:
+        raise ValueError(f"{path}: the deploy command must start with {PLATFORM_PYTHON}, "
+                         f"not {words[0] if words else 'nothing'!r}")
+    if len(words) < 2 or not words[1].startswith(f"{CONTAINER_WORK_DIR}/"):
+        raise ValueError(f"{path}: the deploy command must run a file under /data, "
+                         f"got {found['deploy'][:80]!r}")
+    image = None
+    if "cpu" in found:
+        local = shlex.split(found["cpu"].replace('"', " ").replace("'", " "))
+        if "/bin/bash" in local:
+            image = local[local.index("/bin/bash") - 1]
+    return PackedCommand(
+        deploy=found["deploy"],
+        image=image,
+        mainfile=words[1][len(CONTAINER_WORK_DIR) + 1:],
+        train_params=strip_platform_flags(words[2:]),
+    )

@@ -67,10 +67,10 @@ class Plan:
 
     train_params: list[str] = dataclasses.field(default_factory=list)
     mainfile: str = "train.py"
-    steps: int = 150
+    steps: int = 300
     resume_steps: int = 20
     seed: int = 0
-    num_images: int = 8
+    num_images: int = 4
     captions_per_image: int = 2
     # One large shape per image: learnable through a frozen random-weight Inception.
     max_objects: int = 1
@@ -246,11 +246,13 @@ def _generate(run: _Run) -> dict:
     checkpoint_flag = flag_value(plan.train_params, "inception_checkpoint_file")
     pretrained = None
     if checkpoint_flag:
-        pretrained = write_inception_checkpoint(
+        write_inception_checkpoint(
             root.work_dir / checkpoint_flag.lstrip("/"),
             fmt=plan.checkpoint_format,
             seed=plan.seed,
-        ).path
+        )
+        # The backend says which file the job will really see (an image may ship its own).
+        pretrained = run.backend.pretrained_checkpoint(root, checkpoint_flag)
     run.timings["generate"] = time.monotonic() - started
     return {
         "dataset": dataset,
@@ -292,6 +294,12 @@ def validate(
         "0",
         "no",
     )
+    if hasattr(backend, "probe"):  # images only: the platform's assumptions about them
+        from harness.checks.image import check_image_contract
+        from harness.platform import container_shell_command
+
+        deploy = container_shell_command(plan.mainfile, plan.train_params).split("&& ", 1)[1]
+        run.add(check_image_contract(backend, plan.mainfile, deploy))
     before = snapshot.take(root.root)
     inputs = sorted(p for p in before if p.startswith(("data/data/", "data/inception")))
 

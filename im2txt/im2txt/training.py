@@ -275,7 +275,10 @@ def _make_train_step(model, strategy, model_config, training_config, options):
             loss = model.batch_loss(batch, training=True, dropout_seed=seed)
             total = (loss + model.inception.regularization_loss()) / replicas
         grads = tape.gradient(total, variables)
-        return loss / replicas, [tf.convert_to_tensor(g) for g in grads]
+        # A variable the loss does not reach gets no update (TF1 optimizers skipped it too).
+        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+                 for v, g in zip(variables, grads, strict=True)]
+        return loss / replicas, grads
 
     @tf.function
     def train_step(batch):

@@ -34,7 +34,7 @@ def test_trainer_honours_the_platform_layout(finished_run) -> None:
     assert list(root.log_dir.glob("events.out.tfevents.*"))
     metrics = [json.loads(line) for line in (root.log_dir / "metrics.jsonl").read_text().splitlines()]
     assert {"step", "loss", "learning_rate", "sec_per_step", "images_per_sec"} <= set(metrics[0])
-    assert metrics[-1]["step"] == 170  # 150 steps, then 20 more on resume
+    assert metrics[-1]["step"] == 320  # 300 steps, then 20 more on resume
 
 
 def test_evaluate_and_inference_ran(finished_run) -> None:
@@ -52,7 +52,7 @@ def test_run_record_and_reports_are_written(finished_run) -> None:
         "train", "evaluate_true", "evaluate_shuffled", "resume", "inference"
     ]
     train = record.phase("train")
-    assert len(train.losses) == 150 and train.exit_code == 0
+    assert len(train.losses) == 300 and train.exit_code == 0
     assert any(path.endswith("inception_v3.ckpt") for path in record.inputs)
     assert any(path.endswith(".index") for path in record.outputs)
     assert record.environment["tensorflow"].startswith("2.")

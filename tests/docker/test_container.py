@@ -1,0 +1,85 @@
+"""The CPU image run the platform's way: contract, checks, and broken-image variants."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+
+import pytest
+
+from harness.backends.docker import DockerBackend
+from harness.platform import PlatformRoot, container_shell_command
+from harness.synthetic import generate_dataset, write_inception_checkpoint
+from harness.validate import Plan, validate
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def test_exact_platform_cpu_command_runs_the_image(cpu_image, tmp_path) -> None:
+    """`docker run -v data:/data/data -v output:/data/output IMAGE /bin/bash -c "cd /data && ..."`."""
+    root = PlatformRoot.create(parent=tmp_path)
+    generate_dataset(root.data_dir, num_images=4, captions_per_image=2, num_eval_images=0)
+    ckpt = write_inception_checkpoint(root.work_dir / "inception_v3.ckpt").path
+    params = ["--input_file_pattern=/train-?????-of-00256",
+              "--inception_checkpoint_file=/inception_v3.ckpt", "--train_inception=false",
+              "--number_of_steps=4", "--log_every_n_steps=1", "--batch_size=4",
+              "--image_size=96", "--vocab_size=64"]
+    command = ["docker", "run", "--rm", "--network", "none",
+               "-v", f"{root.data_dir}:/data/data", "-v", f"{root.output_dir}:/data/output",
+               # The image carries no pretrained checkpoint; mount the synthetic one where
+               # the job's --inception_checkpoint_file expects it.
+               "-v", f"{ckpt}:/data/inception_v3.ckpt:ro",
+               cpu_image, "/bin/bash", "-c", container_shell_command("train.py", params)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Restored 376 Inception variables from /data/inception_v3.ckpt" in done.stdout
+    assert (root.output_dir / "model.ckpt-4.index").exists()
+    assert (root.output_dir / "log" / "metrics.jsonl").exists()
+    print(shlex.join(command))
+
+
+def test_validate_with_docker_backend_passes_every_check(cpu_image, tmp_path) -> None:
+    result = validate(DockerBackend(cpu_image), Plan.quick(), tmp_path / "run")
+    verdicts = {c.name: c for c in result.record.checks}
+    failed = {n: c.message for n, c in verdicts.items() if not c.passed}
+    assert not failed, failed
+    assert {"image_contract", "path_contract", "pretrained_restore", "loss_decrease",
+            "uses_image", "resume", "inference"} <= set(verdicts)
+    assert verdicts["path_contract"].evidence["container_writes_outside_output"] == []
+    image = result.record.phases[0].image
+    assert image["id"].startswith("sha256:")
+    assert any(line.startswith("tensorflow") for line in result.record.environment["pip_freeze"])
+
+
+def test_image_without_usr_bin_python_fails_the_image_contract(derived_image, tmp_path) -> None:
+    image = derived_image("uai-harness/broken:no-python", "RUN rm -f /usr/bin/python")
+    result = validate(DockerBackend(image), Plan.quick(steps=6), tmp_path / "run")
+    contract = next(c for c in result.record.checks if c.name == "image_contract")
+    assert not contract.passed
+    assert "no /usr/bin/python in the image" in contract.message
+
+
+def test_image_writing_outside_output_fails_the_path_contract(derived_image, tmp_path) -> None:
+    image = derived_image(
+        "uai-harness/broken:writes-outside",
+        "RUN sed -i 's|^    del argv$|    del argv\\n    open(\"/data/stray.txt\", \"w\").write(\"x\")|'"
+        " /data/train.py && grep -q stray /data/train.py",
+    )
+    result = validate(DockerBackend(image), Plan.quick(steps=6), tmp_path / "run")
+    contract = next(c for c in result.record.checks if c.name == "path_contract")
+    assert not contract.passed
+    assert "changed the image outside /data/output: /data/stray.txt" in contract.message
+
+
+def test_image_needing_the_network_fails_clearly(derived_image, tmp_path) -> None:
+    image = derived_image(
+        "uai-harness/broken:needs-network",
+        "RUN sed -i 's|^    del argv$|    del argv\\n    import urllib.request; "
+        "urllib.request.urlopen(\"http://198.51.100.1/model\", timeout=5)|' /data/train.py"
+        " && grep -q urlopen /data/train.py",
+    )
+    result = validate(DockerBackend(image), Plan.quick(steps=6), tmp_path / "run")
+    train = next(c for c in result.record.checks if c.name == "train")
+    assert not train.passed
+    assert "exited with status" in train.message
+    assert "URLError" in train.message or "Network is unreachable" in train.message
