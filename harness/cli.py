@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
-from harness.platform import split_params, strip_platform_flags
+from harness.platform import PLATFORM_EXAMPLE_PARAMS, split_params, strip_platform_flags
 from harness.record import CheckResult, RunRecord
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -203,6 +204,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if comparison.identical_losses else 1
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    from harness.pack import PackSpec, pack
+
+    console = Console(stderr=True)
+    spec = PackSpec(
+        code_path=Path(args.code_path), mainfile=args.mainfile_path,
+        train_params=split_params(args.train_params), cpu_image=args.cpu_image,
+        gpu_image=args.gpu_image, base_image=args.base_image, gpu=args.gpu,
+    )
+    with console.status("building images…") as status:
+        result = pack(spec, Path(args.out),
+                      on_line=lambda line: status.update(f"building: {line[:100]}"))
+    for kind, image_id in result["images"].items():
+        print(f"{kind} image: {getattr(spec, kind + '_image')} ({image_id})")
+    print(f"command file: {result['cmd_file']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uai-harness", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -255,6 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default=None)
     report.set_defaults(func=cmd_report)
 
+    packer = sub.add_parser("pack", help="build the job's images and write uaitrain_cmd.txt")
+    packer.add_argument("--code-path", default=str(DEFAULT_CODE_PATH))
+    packer.add_argument("--mainfile-path", default="train.py")
+    packer.add_argument("--train-params", default=" ".join(PLATFORM_EXAMPLE_PARAMS))
+    packer.add_argument("--cpu-image", default="im2txt-cpu:uaitrain")
+    packer.add_argument("--gpu-image", default="im2txt-gpu:uaitrain")
+    packer.add_argument("--base-image", default=None,
+                        help="base image (e.g. uai-harness/base:bookworm-py311 offline)")
+    packer.add_argument("--gpu", action="store_true", help="also build the GPU image")
+    packer.add_argument("--out", default=".", help="where uaitrain_cmd.txt goes")
+    packer.set_defaults(func=cmd_pack)
+
     comp = sub.add_parser("compare", help="compare two run records (first loss divergence)")
     comp.add_argument("a")
     comp.add_argument("b")
@@ -264,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     if not argv:

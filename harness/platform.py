@@ -25,6 +25,14 @@ CONTAINER_DATA_DIR = "/data/data"
 CONTAINER_OUTPUT_DIR = "/data/output"
 CONTAINER_LOG_DIR = "/data/output/log"
 PLATFORM_PYTHON = "/usr/bin/python"
+# The platform example's im2txt job parameters, as its documentation gives them.
+PLATFORM_EXAMPLE_PARAMS = (
+    "--input_file_pattern=/train-?????-of-00256",
+    "--inception_checkpoint_file=/inception_v3.ckpt",
+    "--train_inception=false",
+    "--number_of_steps=1000000",
+    "--log_every_n_steps=10",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,20 +222,21 @@ def read_cmd_file(path: Path) -> PackedCommand:
     if "deploy" not in found:
         raise ValueError(f"{path}: no line starting with {_CMD_LINES['deploy']!r}")
     words = shlex.split(found["deploy"])
-    if not words or words[0] != PLATFORM_PYTHON:
-        raise ValueError(f"{path}: the deploy command must start with {PLATFORM_PYTHON}, "
-                         f"not {words[0] if words else 'nothing'!r}")
-    if len(words) < 2 or not words[1].startswith(f"{CONTAINER_WORK_DIR}/"):
-        raise ValueError(f"{path}: the deploy command must run a file under /data, "
-                         f"got {found['deploy'][:80]!r}")
+    if words and words[0] == PLATFORM_PYTHON:  # the platform's interpreter may be spelled out
+        words = words[1:]
+    if not words or not words[0].startswith(f"{CONTAINER_WORK_DIR}/"):
+        raise ValueError(
+            f"{path}: the deploy command must run a file under /data with {PLATFORM_PYTHON} "
+            f"(the platform's interpreter), got {found['deploy'][:80]!r}"
+        )
     image = None
     if "cpu" in found:
-        local = shlex.split(found["cpu"].replace('"', " ").replace("'", " "))
+        local = shlex.split(found["cpu"])
         if "/bin/bash" in local:
             image = local[local.index("/bin/bash") - 1]
     return PackedCommand(
         deploy=found["deploy"],
         image=image,
-        mainfile=words[1][len(CONTAINER_WORK_DIR) + 1:],
-        train_params=strip_platform_flags(words[2:]),
+        mainfile=words[0][len(CONTAINER_WORK_DIR) + 1 :],
+        train_params=strip_platform_flags(words[1:]),
     )

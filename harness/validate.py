@@ -26,7 +26,7 @@ from harness.checks import (
     check_resume,
 )
 from harness.checks.restore import saved_checkpoints
-from harness.platform import PlatformRoot, flag_value, with_flag
+from harness.platform import PLATFORM_EXAMPLE_PARAMS, PlatformRoot, flag_value, with_flag
 from harness.record import (
     CheckResult,
     PhaseRecord,
@@ -46,14 +46,6 @@ from harness.synthetic import (
     write_records,
 )
 
-# The platform example's parameters (its number_of_steps is replaced by the plan's).
-PLATFORM_EXAMPLE_PARAMS = (
-    "--input_file_pattern=/train-?????-of-00256",
-    "--inception_checkpoint_file=/inception_v3.ckpt",
-    "--train_inception=false",
-    "--number_of_steps=1000000",
-    "--log_every_n_steps=10",
-)
 # Model-shape flags that evaluate.py and run_inference.py must share with train.py.
 SHAPE_FLAGS = ("batch_size", "image_size", "vocab_size", "image_format")
 EVAL_FOLDER = "harness-eval"

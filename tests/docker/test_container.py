@@ -83,3 +83,26 @@ def test_image_needing_the_network_fails_clearly(derived_image, tmp_path) -> Non
     assert not train.passed
     assert "exited with status" in train.message
     assert "URLError" in train.message or "Network is unreachable" in train.message
+
+
+def test_pack_then_validate_the_cmd_file(cpu_image, repo_root, tmp_path) -> None:
+    """`uai-harness pack` builds the image and cmd file; `validate --cmd-file` checks them."""
+    from harness.cli import main
+
+    tag = f"uai-harness/packed:{tmp_path.name[-12:].lower()}"
+    params = ("--input_file_pattern=/train-?????-of-00256 "
+              "--inception_checkpoint_file=/inception_v3.ckpt --train_inception=false "
+              "--number_of_steps=1000000 --log_every_n_steps=10 --batch_size=8 "
+              "--image_size=96 --vocab_size=64 --deterministic")
+    assert main(["pack", "--code-path", str(repo_root / "im2txt"), "--train-params", params,
+                 "--cpu-image", tag, "--base-image", "uai-harness/base:bookworm-py311",
+                 "--out", str(tmp_path)]) == 0
+    cmd_file = tmp_path / "uaitrain_cmd.txt"
+    assert cmd_file.read_text().startswith("CMD Used for deploying: /usr/bin/python /data/train.py")
+    try:
+        code = main(["validate", "--cmd-file", str(cmd_file), "--run-dir", str(tmp_path / "run")])
+        assert code == 0
+    finally:
+        import docker
+
+        docker.from_env().images.remove(tag, force=True)
