@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Protocol
@@ -35,6 +36,7 @@ from harness.record import (
     host_info,
     parse_losses,
     read_metrics,
+    redact,
     sha256_tree,
 )
 from harness.report import write_report
@@ -162,10 +164,12 @@ class _Run:
         )
         self.outcomes[name] = outcome
         self.timings[name] = outcome.seconds
+        # Commands name the root as <root>, so records of different runs compare.
+        command = [part.replace(str(self.root.root), "<root>") for part in outcome.command]
         self.phases.append(
             PhaseRecord.from_output(
                 name,
-                outcome.command,
+                command,
                 outcome.exit_code,
                 outcome.seconds,
                 outcome.log_text,
@@ -178,9 +182,11 @@ class _Run:
         return outcome
 
     def losses(self, outcome: RunOutcome) -> dict[int, float]:
-        """This phase's losses at full precision: its logged steps, read from metrics.jsonl."""
+        """This phase's losses at full precision: its logged steps, read from metrics.jsonl
+        when the job writes one (a job that only prints its losses keeps the printed ones)."""
         printed = parse_losses(outcome.log_text)
-        metrics = read_metrics(self.root.log_dir / "metrics.jsonl") if printed else {}
+        metrics_file = self.root.log_dir / "metrics.jsonl"
+        metrics = read_metrics(metrics_file) if printed and metrics_file.exists() else {}
         return {step: metrics.get(step, loss) for step, loss in printed.items()}
 
     def add(self, result: CheckResult) -> None:
@@ -188,12 +194,23 @@ class _Run:
         self.reporter.check(result)
 
     def failed_phase(self, check_name: str, outcome: RunOutcome) -> CheckResult:
-        reason = "timed out" if outcome.timed_out else f"exited with status {outcome.exit_code}"
+        """The verdict of a phase that did not finish: why, and the end of its log."""
+        if outcome.error:
+            reason = f"could not be run to the end: {outcome.error}"
+        elif outcome.timed_out:
+            reason = f"timed out after {self.plan.timeout_s:g} s and was killed"
+        else:
+            reason = f"exited with status {outcome.exit_code}"
         return CheckResult(
             check_name,
             False,
-            f"the job {reason}; last log lines:\n{outcome.log_tail(15)}",
-            {"log": str(outcome.log_path)},
+            f"the job {reason}; last log lines:\n{redact(outcome.log_tail(15))}",
+            {
+                "log": str(outcome.log_path),
+                "exit_code": outcome.exit_code,
+                "timed_out": outcome.timed_out,
+                "error": outcome.error,
+            },
             0.0,
         )
 
@@ -205,15 +222,20 @@ def _generate(run: _Run) -> dict:
     pattern = flag_value(plan.train_params, "input_file_pattern")
     if not pattern:
         raise ValueError("the job's parameters have no --input_file_pattern to shape data to")
-    dataset = generate_dataset(
-        root.data_dir,
-        seed=plan.seed,
-        num_images=plan.num_images,
-        captions_per_image=plan.captions_per_image,
-        input_file_pattern=pattern.split(",")[0],
-        num_eval_images=0,
-        max_objects=plan.max_objects,
-    )
+    try:
+        dataset = generate_dataset(
+            root.data_dir,
+            seed=plan.seed,
+            num_images=plan.num_images,
+            captions_per_image=plan.captions_per_image,
+            input_file_pattern=pattern.split(",")[0],
+            num_eval_images=0,
+            max_objects=plan.max_objects,
+        )
+    except ValueError as err:
+        raise ValueError(
+            f"cannot shape synthetic data to the job's --input_file_pattern: {err}"
+        ) from err
     scenes = dataset.train_scenes
     pairs = [(scene, caption) for scene in scenes for caption in scene.captions]
     shuffled = [scenes[(scenes.index(s) + 1) % len(scenes)] for s, _ in pairs]
@@ -263,6 +285,13 @@ def _perplexity(outcome: RunOutcome) -> float | None:
 def _final_step(root: PlatformRoot) -> int | None:
     checkpoints = saved_checkpoints(root.output_dir)
     return int(checkpoints[-1].name.rsplit("-", 1)[1]) if checkpoints else None
+
+
+def new_run_dir(parent: Path) -> Path:
+    """A fresh private (0700) run folder under `parent`, named by its start time plus a
+    random suffix, so two runs started in the same second never share or clobber one."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=parent))
 
 
 def validate(
@@ -386,8 +415,8 @@ def validate(
         checks=run.checks,
         timings=run.timings,
     )
-    record.to_json(run_dir / "run_record.json")
-    reports = write_report(record, run_dir)
+    # Reports are made from the stored (redacted) record, never from the in-memory one.
+    reports = write_report(RunRecord.load(record.to_json(run_dir / "run_record.json")), run_dir)
     (run_dir / "verdict.json").write_text(
         json.dumps(
             {"passed": record.passed, "checks": {c.name: c.passed for c in record.checks}}, indent=2

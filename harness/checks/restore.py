@@ -71,22 +71,6 @@ def check_pretrained_restore(
         "last": checkpoints[-1].name,
         "inception_variables": len(reference),
     }
-    caption_names = [n for n in first if n.startswith(CAPTION_SCOPES)]
-    unchanged = [n for n in caption_names if n in last and np.array_equal(first[n], last[n])]
-    evidence["caption_variables_unchanged"] = unchanged
-    if not caption_names:
-        return result(
-            False,
-            f"checkpoints hold no caption-model variables ({', '.join(CAPTION_SCOPES)})",
-            **evidence,
-        )
-    if unchanged:
-        return result(
-            False,
-            f"caption variables did not change between {checkpoints[0].name} "
-            f"and {checkpoints[-1].name}: {', '.join(unchanged)}",
-            **evidence,
-        )
     if inception_frozen:
         differing = {
             name: [n for n, v in reference.items() if not np.array_equal(v, ckpt[n])]
@@ -110,22 +94,48 @@ def check_pretrained_restore(
                 f"{checkpoints[-1].name}, e.g. {differing['last'][0]}",
                 **evidence,
             )
-        return result(
-            True,
+        return _with_caption_verdict(
+            result,
+            first,
+            last,
+            checkpoints,
+            evidence,
             f"all {len(reference)} Inception variables equal {pretrained.name} in "
-            f"{checkpoints[0].name} and {checkpoints[-1].name}; "
-            f"{len(caption_names)} caption variables changed",
-            **evidence,
+            f"{checkpoints[0].name} and {checkpoints[-1].name}",
         )
     drift = max(
         float(np.linalg.norm(first[n] - v) / (np.linalg.norm(v) + 1e-12))
         for n, v in reference.items()
     )
     evidence["max_relative_drift_first"] = drift
-    passed = drift < 0.05
-    return result(
-        passed,
+    summary = (
         f"Inception fine-tunes; largest relative drift from {pretrained.name} "
-        f"at {checkpoints[0].name} is {drift:.4f} (limit 0.05)",
-        **evidence,
+        f"at {checkpoints[0].name} is {drift:.4f} (limit 0.05)"
+    )
+    if drift >= 0.05:
+        return result(False, summary, **evidence)
+    return _with_caption_verdict(result, first, last, checkpoints, evidence, summary)
+
+
+def _with_caption_verdict(result, first, last, checkpoints, evidence, inception_summary: str):
+    """Inception is right; training must also have moved every caption variable."""
+    caption_names = [n for n in first if n.startswith(CAPTION_SCOPES)]
+    unchanged = [n for n in caption_names if n in last and np.array_equal(first[n], last[n])]
+    evidence["caption_variables_unchanged"] = unchanged
+    if not caption_names:
+        return result(
+            False,
+            f"{inception_summary}, but the checkpoints hold no caption-model variables "
+            f"({', '.join(CAPTION_SCOPES)})",
+            **evidence,
+        )
+    if unchanged:
+        return result(
+            False,
+            f"{inception_summary}, but caption variables did not change between "
+            f"{checkpoints[0].name} and {checkpoints[-1].name}: {', '.join(unchanged)}",
+            **evidence,
+        )
+    return result(
+        True, f"{inception_summary}; {len(caption_names)} caption variables changed", **evidence
     )

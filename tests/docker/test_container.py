@@ -16,20 +16,39 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def test_exact_platform_cpu_command_runs_the_image(cpu_image, tmp_path) -> None:
-    """`docker run -v data:/data/data -v output:/data/output IMAGE /bin/bash -c "cd /data && ..."`."""
+    """`docker run -v D:/data/data -v O:/data/output IMAGE /bin/bash -c "cd /data && ..."`."""
     root = PlatformRoot.create(parent=tmp_path)
     generate_dataset(root.data_dir, num_images=4, captions_per_image=2, num_eval_images=0)
     ckpt = write_inception_checkpoint(root.work_dir / "inception_v3.ckpt").path
-    params = ["--input_file_pattern=/train-?????-of-00256",
-              "--inception_checkpoint_file=/inception_v3.ckpt", "--train_inception=false",
-              "--number_of_steps=4", "--log_every_n_steps=1", "--batch_size=4",
-              "--image_size=96", "--vocab_size=64"]
-    command = ["docker", "run", "--rm", "--network", "none",
-               "-v", f"{root.data_dir}:/data/data", "-v", f"{root.output_dir}:/data/output",
-               # The image carries no pretrained checkpoint; mount the synthetic one where
-               # the job's --inception_checkpoint_file expects it.
-               "-v", f"{ckpt}:/data/inception_v3.ckpt:ro",
-               cpu_image, "/bin/bash", "-c", container_shell_command("train.py", params)]
+    params = [
+        "--input_file_pattern=/train-?????-of-00256",
+        "--inception_checkpoint_file=/inception_v3.ckpt",
+        "--train_inception=false",
+        "--number_of_steps=4",
+        "--log_every_n_steps=1",
+        "--batch_size=4",
+        "--image_size=96",
+        "--vocab_size=64",
+    ]
+    command = [
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        f"{root.data_dir}:/data/data",
+        "-v",
+        f"{root.output_dir}:/data/output",
+        # The image carries no pretrained checkpoint; mount the synthetic one where
+        # the job's --inception_checkpoint_file expects it.
+        "-v",
+        f"{ckpt}:/data/inception_v3.ckpt:ro",
+        cpu_image,
+        "/bin/bash",
+        "-c",
+        container_shell_command("train.py", params),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Restored 376 Inception variables from /data/inception_v3.ckpt" in done.stdout
@@ -43,8 +62,15 @@ def test_validate_with_docker_backend_passes_every_check(cpu_image, tmp_path) ->
     verdicts = {c.name: c for c in result.record.checks}
     failed = {n: c.message for n, c in verdicts.items() if not c.passed}
     assert not failed, failed
-    assert {"image_contract", "path_contract", "pretrained_restore", "loss_decrease",
-            "uses_image", "resume", "inference"} <= set(verdicts)
+    assert {
+        "image_contract",
+        "path_contract",
+        "pretrained_restore",
+        "loss_decrease",
+        "uses_image",
+        "resume",
+        "inference",
+    } <= set(verdicts)
     assert verdicts["path_contract"].evidence["container_writes_outside_output"] == []
     image = result.record.phases[0].image
     assert image["id"].startswith("sha256:")
@@ -62,7 +88,8 @@ def test_image_without_usr_bin_python_fails_the_image_contract(derived_image, tm
 def test_image_writing_outside_output_fails_the_path_contract(derived_image, tmp_path) -> None:
     image = derived_image(
         "uai-harness/broken:writes-outside",
-        "RUN sed -i 's|^    del argv$|    del argv\\n    open(\"/data/stray.txt\", \"w\").write(\"x\")|'"
+        "RUN sed -i 's|^    del argv$|    del argv\\n"
+        '    open("/data/stray.txt", "w").write("x")|\''
         " /data/train.py && grep -q stray /data/train.py",
     )
     result = validate(DockerBackend(image), Plan.quick(steps=6), tmp_path / "run")
@@ -75,7 +102,7 @@ def test_image_needing_the_network_fails_clearly(derived_image, tmp_path) -> Non
     image = derived_image(
         "uai-harness/broken:needs-network",
         "RUN sed -i 's|^    del argv$|    del argv\\n    import urllib.request; "
-        "urllib.request.urlopen(\"http://198.51.100.1/model\", timeout=5)|' /data/train.py"
+        'urllib.request.urlopen("http://198.51.100.1/model", timeout=5)|\' /data/train.py'
         " && grep -q urlopen /data/train.py",
     )
     result = validate(DockerBackend(image), Plan.quick(steps=6), tmp_path / "run")
@@ -90,13 +117,30 @@ def test_pack_then_validate_the_cmd_file(cpu_image, repo_root, tmp_path) -> None
     from harness.cli import main
 
     tag = f"uai-harness/packed:{tmp_path.name[-12:].lower()}"
-    params = ("--input_file_pattern=/train-?????-of-00256 "
-              "--inception_checkpoint_file=/inception_v3.ckpt --train_inception=false "
-              "--number_of_steps=1000000 --log_every_n_steps=10 --batch_size=8 "
-              "--image_size=96 --vocab_size=64 --deterministic")
-    assert main(["pack", "--code-path", str(repo_root / "im2txt"), "--train-params", params,
-                 "--cpu-image", tag, "--base-image", "uai-harness/base:bookworm-py311",
-                 "--out", str(tmp_path)]) == 0
+    params = (
+        "--input_file_pattern=/train-?????-of-00256 "
+        "--inception_checkpoint_file=/inception_v3.ckpt --train_inception=false "
+        "--number_of_steps=1000000 --log_every_n_steps=10 --batch_size=8 "
+        "--image_size=96 --vocab_size=64 --deterministic"
+    )
+    assert (
+        main(
+            [
+                "pack",
+                "--code-path",
+                str(repo_root / "im2txt"),
+                "--train-params",
+                params,
+                "--cpu-image",
+                tag,
+                "--base-image",
+                "uai-harness/base:bookworm-py311",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     cmd_file = tmp_path / "uaitrain_cmd.txt"
     assert cmd_file.read_text().startswith("CMD Used for deploying: /usr/bin/python /data/train.py")
     try:
