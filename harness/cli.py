@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
+from harness.backends.base import BackendError
 from harness.platform import PLATFORM_EXAMPLE_PARAMS, split_params, strip_platform_flags
 from harness.record import CheckResult, RunRecord
 
@@ -102,7 +103,7 @@ def _plan(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.validate import validate
+    from harness.validate import new_run_dir, validate
 
     console = Console(stderr=args.json, quiet=args.json)
     if args.cmd_file:
@@ -113,9 +114,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         args.mainfile, args.train_params = command.mainfile, command.train_params_string
     plan = _plan(args)
     backend = _backend(args)
-    run_dir = (
-        Path(args.out) / time.strftime("%Y%m%d-%H%M%S") if not args.run_dir else Path(args.run_dir)
-    )
+    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(Path(args.out))
     reporter = ConsoleReporter(console)
     console.print(
         f"[bold]uai-harness {__version__}[/] validating with the "
@@ -209,13 +208,18 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     spec = PackSpec(
-        code_path=Path(args.code_path), mainfile=args.mainfile_path,
-        train_params=split_params(args.train_params), cpu_image=args.cpu_image,
-        gpu_image=args.gpu_image, base_image=args.base_image, gpu=args.gpu,
+        code_path=Path(args.code_path),
+        mainfile=args.mainfile_path,
+        train_params=split_params(args.train_params),
+        cpu_image=args.cpu_image,
+        gpu_image=args.gpu_image,
+        base_image=args.base_image,
+        gpu=args.gpu,
     )
     with console.status("building images…") as status:
-        result = pack(spec, Path(args.out),
-                      on_line=lambda line: status.update(f"building: {line[:100]}"))
+        result = pack(
+            spec, Path(args.out), on_line=lambda line: status.update(f"building: {line[:100]}")
+        )
     for kind, image_id in result["images"].items():
         print(f"{kind} image: {getattr(spec, kind + '_image')} ({image_id})")
     print(f"command file: {result['cmd_file']}")
@@ -280,8 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     packer.add_argument("--train-params", default=" ".join(PLATFORM_EXAMPLE_PARAMS))
     packer.add_argument("--cpu-image", default="im2txt-cpu:uaitrain")
     packer.add_argument("--gpu-image", default="im2txt-gpu:uaitrain")
-    packer.add_argument("--base-image", default=None,
-                        help="base image (e.g. uai-harness/base:bookworm-py311 offline)")
+    packer.add_argument(
+        "--base-image",
+        default=None,
+        help="base image (e.g. uai-harness/base:bookworm-py311 offline)",
+    )
     packer.add_argument("--gpu", action="store_true", help="also build the GPU image")
     packer.add_argument("--out", default=".", help="where uaitrain_cmd.txt goes")
     packer.set_defaults(func=cmd_pack)
@@ -306,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError, BackendError) as err:  # bad input, files, daemon, image
         print(f"error: {err}", file=sys.stderr)
         return 2
 

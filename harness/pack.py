@@ -45,11 +45,14 @@ def lint(spec: PackSpec) -> list[str]:
     if not (spec.code_path / spec.mainfile).is_file():
         problems.append(f"main file {spec.mainfile} is not in code path {spec.code_path}")
     if spec.mainfile.startswith(("python", "/")):
-        problems.append(f"--mainfile-path must be a file relative to the code path, "
-                        f"not {spec.mainfile!r}")
+        problems.append(
+            f"--mainfile-path must be a file relative to the code path, not {spec.mainfile!r}"
+        )
     if strip_platform_flags(spec.train_params) != spec.train_params:
-        problems.append("--train-params must not set --work_dir/--data_dir/--output_dir/"
-                        "--log_dir/--num_gpus: the platform appends them")
+        problems.append(
+            "--train-params must not set --work_dir/--data_dir/--output_dir/"
+            "--log_dir/--num_gpus: the platform appends them"
+        )
     if any(p.split("=", 1)[0] in ("--public_key", "--private_key") for p in spec.train_params):
         problems.append("--train-params must not carry cloud keys")
     return problems
@@ -81,8 +84,9 @@ def build_context(spec: PackSpec, dockerfile: str, into: Path) -> Path:
     (into / "docker").mkdir()
     for requirements in (REPO_ROOT / "docker").glob("requirements-*.txt"):
         shutil.copy(requirements, into / "docker" / requirements.name)
-    shutil.copytree(spec.code_path, into / "im2txt",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        spec.code_path, into / "im2txt", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     wheelhouse = REPO_ROOT / ".wheelhouse"
     if wheelhouse.is_dir():
         (into / ".wheelhouse").mkdir()
@@ -95,8 +99,9 @@ def build_context(spec: PackSpec, dockerfile: str, into: Path) -> Path:
     return into
 
 
-def build_image(spec: PackSpec, dockerfile: str, tag: str,
-                on_line: Callable[[str], None] | None = None) -> str:
+def build_image(
+    spec: PackSpec, dockerfile: str, tag: str, on_line: Callable[[str], None] | None = None
+) -> str:
     """Build one image with the docker SDK, streaming its log; returns the image id."""
     import docker
 
@@ -106,8 +111,9 @@ def build_image(spec: PackSpec, dockerfile: str, tag: str,
         buildargs = {"BASE_IMAGE": spec.base_image} if spec.base_image else {}
         log = []
         try:
-            for chunk in client.api.build(path=str(context), tag=tag, buildargs=buildargs,
-                                          rm=True, decode=True):
+            for chunk in client.api.build(
+                path=str(context), tag=tag, buildargs=buildargs, rm=True, decode=True
+            ):
                 if "stream" in chunk:
                     for line in chunk["stream"].splitlines():
                         log.append(line)

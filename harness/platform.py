@@ -139,8 +139,13 @@ def container_shell_command(
     mainfile: str, train_params: list[str], num_gpus: int = 0, append_platform_flags: bool = True
 ) -> str:
     """The exact `/bin/bash -c` string the platform runs inside the image."""
-    command = job_command(mainfile, train_params, CONTAINER_PATHS, num_gpus=num_gpus,
-                          append_platform_flags=append_platform_flags)
+    command = job_command(
+        mainfile,
+        train_params,
+        CONTAINER_PATHS,
+        num_gpus=num_gpus,
+        append_platform_flags=append_platform_flags,
+    )
     return f"cd {CONTAINER_WORK_DIR} && " + " ".join(shlex.quote(part) for part in command)
 
 
@@ -209,19 +214,31 @@ _CMD_LINES = {
 }
 
 
+def _split_line(path: Path, key: str, command: str) -> list[str]:
+    """A command line's words; unbalanced quotes name the file and line instead of shlex."""
+    try:
+        return shlex.split(command)
+    except ValueError as err:
+        raise ValueError(f"{path}: cannot split the {_CMD_LINES[key]!r} line: {err}") from err
+
+
 def read_cmd_file(path: Path) -> PackedCommand:
     """Parse `uaitrain_cmd.txt` (lines `CMD Used for deploying: ...`, `CMD for CPU local
     test: ...`, `CMD for GPU local test: ...`), refusing what the platform would refuse."""
     if not path.is_file():
         raise FileNotFoundError(f"cmd file {path} does not exist")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text file ({err.reason} at byte {err.start})") from err
     found = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         for key, prefix in _CMD_LINES.items():
             if line.startswith(prefix):
-                found[key] = line[len(prefix):].strip()
+                found[key] = line[len(prefix) :].strip()
     if "deploy" not in found:
         raise ValueError(f"{path}: no line starting with {_CMD_LINES['deploy']!r}")
-    words = shlex.split(found["deploy"])
+    words = _split_line(path, "deploy", found["deploy"])
     if words and words[0] == PLATFORM_PYTHON:  # the platform's interpreter may be spelled out
         words = words[1:]
     if not words or not words[0].startswith(f"{CONTAINER_WORK_DIR}/"):
@@ -231,7 +248,7 @@ def read_cmd_file(path: Path) -> PackedCommand:
         )
     image = None
     if "cpu" in found:
-        local = shlex.split(found["cpu"])
+        local = _split_line(path, "cpu", found["cpu"])
         if "/bin/bash" in local:
             image = local[local.index("/bin/bash") - 1]
     return PackedCommand(

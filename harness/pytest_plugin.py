@@ -26,12 +26,21 @@ MARKERS = {
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("uai-harness")
-    group.addoption("--require-docker", action="store_true",
-                    help="fail, instead of skipping, docker tests when no daemon answers")
-    group.addoption("--harness-code-path", default=None,
-                    help="code folder for finished_run (default: this repository's im2txt/)")
-    group.addoption("--harness-train-params", default=None,
-                    help="job parameters for finished_run (default: the quick im2txt plan)")
+    group.addoption(
+        "--require-docker",
+        action="store_true",
+        help="fail, instead of skipping, docker tests when no daemon answers",
+    )
+    group.addoption(
+        "--harness-code-path",
+        default=None,
+        help="code folder for finished_run (default: this repository's im2txt/)",
+    )
+    group.addoption(
+        "--harness-train-params",
+        default=None,
+        help="job parameters for finished_run (default: the quick im2txt plan)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,8 +92,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if ("docker" in item.keywords and item.config.getoption("--require-docker")
-            and (reason := docker_unavailable_reason())):
+    if (
+        "docker" in item.keywords
+        and item.config.getoption("--require-docker")
+        and (reason := docker_unavailable_reason())
+    ):
         pytest.fail(f"--require-docker is set but {reason}", pytrace=False)
 
 

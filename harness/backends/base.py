@@ -10,6 +10,10 @@ from pathlib import Path
 from harness.platform import PlatformPaths, PlatformRoot
 
 
+class BackendError(RuntimeError):
+    """The backend itself (not the job) could not run: its message is the user's answer."""
+
+
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
     """One invocation of the user's job: the main file and its own parameters."""
@@ -36,6 +40,9 @@ class RunOutcome:
     image: dict | None = None
     environment: dict | None = None
     written_outside_output: list[str] = dataclasses.field(default_factory=list)
+    # Why the backend lost the job (daemon gone, process not started), as opposed to the
+    # job's own failure; the phase fails with this message instead of an exception.
+    error: str | None = None
 
     @property
     def log_text(self) -> str:
@@ -46,7 +53,7 @@ class RunOutcome:
 
     @property
     def succeeded(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and self.error is None
 
 
 LogSink = Callable[[str], None]

@@ -60,16 +60,28 @@ class LocalBackend(Backend):
         started = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "w") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=root.work_dir,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-            )
+            try:
+                process = subprocess.Popen(
+                    command,
+                    cwd=root.work_dir,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    errors="replace",
+                    start_new_session=True,
+                )
+            except OSError as err:  # no such interpreter, work_dir gone, too many processes
+                error = f"cannot start {command[0]}: {err}"
+                log.write(f"[uai-harness] {error}\n")
+                return RunOutcome(
+                    command,
+                    -1,
+                    time.monotonic() - started,
+                    log_path,
+                    backend=self.name,
+                    error=error,
+                )
             pump = threading.Thread(target=_pump, args=(process.stdout, log, on_line), daemon=True)
             pump.start()
             timed_out = False
@@ -81,7 +93,8 @@ class LocalBackend(Backend):
             pump.join(timeout=10)
         return RunOutcome(
             command=command,
-            exit_code=process.returncode,
+            # None only if even SIGKILL left it running (uninterruptible sleep).
+            exit_code=-1 if process.returncode is None else process.returncode,
             seconds=time.monotonic() - started,
             log_path=log_path,
             timed_out=timed_out,

@@ -22,13 +22,24 @@ def check_image_contract(backend, mainfile: str, deploy_command: str) -> CheckRe
     exit_code, output = backend.probe(["/bin/bash", "-c", probe])
     problems = []
     if exit_code != 0:
-        problems.append(output.strip().splitlines()[-1] if output.strip() else
-                        f"image probe exited with status {exit_code}")
+        problems.append(
+            output.strip().splitlines()[-1]
+            if output.strip()
+            else f"image probe exited with status {exit_code}"
+        )
     if deploy_command.strip().startswith("python"):
-        problems.append(f"deploy command starts with 'python' ({deploy_command[:60]!r}); "
-                        "the platform runs /usr/bin/python")
-    evidence = {"probe_exit_code": exit_code, "probe_output": output[-2000:],
-                "deploy_command": deploy_command}
-    message = "; ".join(problems) if problems else (
-        f"/usr/bin/python imports {output.strip().splitlines()[-1]}; /data/{mainfile} exists")
+        problems.append(
+            f"deploy command starts with 'python' ({deploy_command[:60]!r}); "
+            "the platform runs /usr/bin/python"
+        )
+    evidence = {
+        "probe_exit_code": exit_code,
+        "probe_output": output[-2000:],
+        "deploy_command": deploy_command,
+    }
+    message = (
+        "; ".join(problems)
+        if problems
+        else (f"/usr/bin/python imports {output.strip().splitlines()[-1]}; /data/{mainfile} exists")
+    )
     return CheckResult(NAME, not problems, message, evidence, time.monotonic() - started)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 
 from harness.synthetic.scenes import Scene
 
@@ -247,33 +248,47 @@ def _single(feature: tf.train.Feature, kind: str, where: str) -> object:
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, object]]:
     """Parse records back to dicts with image_id, jpeg, caption (tokens) and caption_ids.
 
-    Raises ValueError naming the file and record when a key is missing or has the
-    wrong number of values, so a check can point at the broken record.
+    Raises ValueError naming the file (and the record, when one is at fault) for a
+    corrupt or truncated file, bytes that are no SequenceExample, a missing key or a
+    wrong number of values, so a check can point at what is broken.
     """
     parsed = []
-    for index, raw in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
-        where = f"{path} record {index}"
-        example = tf.train.SequenceExample.FromString(raw)
-        context = example.context.feature
-        lists = example.feature_lists.feature_list
-        for key, present in (
-            (IMAGE_ID_KEY, IMAGE_ID_KEY in context),
-            (IMAGE_DATA_KEY, IMAGE_DATA_KEY in context),
-            (CAPTION_KEY, CAPTION_KEY in lists),
-            (CAPTION_IDS_KEY, CAPTION_IDS_KEY in lists),
-        ):
-            if not present:
-                raise ValueError(f"{where}: missing {key!r}")
-        parsed.append(
-            {
-                "image_id": _single(context[IMAGE_ID_KEY], "int64_list", where),
-                "jpeg": _single(context[IMAGE_DATA_KEY], "bytes_list", where),
-                "caption": [
-                    _single(f, "bytes_list", where).decode() for f in lists[CAPTION_KEY].feature
-                ],
-                "caption_ids": [
-                    _single(f, "int64_list", where) for f in lists[CAPTION_IDS_KEY].feature
-                ],
-            }
-        )
+    try:
+        for index, raw in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
+            parsed.append(_parse_record(raw, f"{path} record {index}"))
+    except tf.errors.DataLossError as err:
+        # TensorFlow's message carries graph noise around e.g. "corrupted record at 12".
+        reason = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", err.message, flags=re.DOTALL)
+        raise ValueError(
+            f"{path}: corrupt TFRecord file after {len(parsed)} records: {reason}"
+        ) from err
     return parsed
+
+
+def _parse_record(raw: bytes, where: str) -> dict[str, object]:
+    """One record's fields; `where` (file and index) prefixes every error."""
+    try:
+        example = tf.train.SequenceExample.FromString(raw)
+    except DecodeError as err:
+        raise ValueError(f"{where}: not a SequenceExample ({err})") from err
+    context = example.context.feature
+    lists = example.feature_lists.feature_list
+    for key, present in (
+        (IMAGE_ID_KEY, IMAGE_ID_KEY in context),
+        (IMAGE_DATA_KEY, IMAGE_DATA_KEY in context),
+        (CAPTION_KEY, CAPTION_KEY in lists),
+        (CAPTION_IDS_KEY, CAPTION_IDS_KEY in lists),
+    ):
+        if not present:
+            raise ValueError(f"{where}: missing {key!r}")
+    tokens = [_single(f, "bytes_list", where) for f in lists[CAPTION_KEY].feature]
+    try:
+        caption = [token.decode() for token in tokens]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where}: a caption token is not UTF-8 ({err.reason})") from err
+    return {
+        "image_id": _single(context[IMAGE_ID_KEY], "int64_list", where),
+        "jpeg": _single(context[IMAGE_DATA_KEY], "bytes_list", where),
+        "caption": caption,
+        "caption_ids": [_single(f, "int64_list", where) for f in lists[CAPTION_IDS_KEY].feature],
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -33,22 +34,43 @@ def cpu_image(repo_root: Path) -> str:
         pytest.fail(f"docker fixture used without a daemon: {reason}")
     _run(["bash", ".ci/base-image.sh"], repo_root)
     _run(["bash", ".ci/wheelhouse.sh", "cpu", "--stage", ".wheelhouse"], repo_root)
-    _run(["docker", "build", "--network", "none", "-f", "Dockerfile.cpu",
-          "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", TEST_IMAGE, "."], repo_root)
+    _run(
+        [
+            "docker",
+            "build",
+            "--network",
+            "none",
+            "-f",
+            "Dockerfile.cpu",
+            "--build-arg",
+            f"BASE_IMAGE={BASE_IMAGE}",
+            "-t",
+            TEST_IMAGE,
+            ".",
+        ],
+        repo_root,
+    )
     return TEST_IMAGE
 
 
 @pytest.fixture
 def derived_image(cpu_image: str, tmp_path: Path):
-    """Build a one-off image FROM the test image with extra Dockerfile lines."""
+    """Build a one-off image FROM the test image with extra Dockerfile lines.
+
+    The tag gets a random suffix, so concurrent test runs never build over each
+    other's images; use the returned tag.
+    """
     import docker
+
+    from harness.backends.docker import build_image
 
     client = docker.from_env()
     built = []
 
     def build(tag: str, *lines: str) -> str:
+        tag = f"{tag}-{uuid.uuid4().hex[:8]}"
         (tmp_path / "Dockerfile").write_text("\n".join([f"FROM {cpu_image}", *lines]) + "\n")
-        client.images.build(path=str(tmp_path), tag=tag, network_mode="none", rm=True)
+        build_image(tmp_path, tag, client=client)
         built.append(tag)
         return tag
 

@@ -23,12 +23,14 @@ def _train_once(tmp_path, name: str, code_path, seed: int) -> RunRecord:
     backend = LocalBackend(code_path)
     backend.prepare(root)
     plan = Plan.quick(steps=12, seed=seed)
-    outcome = backend.run(JobSpec(train_params=tuple(plan.phase_params(12))), root,
-                          tmp_path / f"{name}.log")
+    outcome = backend.run(
+        JobSpec(train_params=tuple(plan.phase_params(12))), root, tmp_path / f"{name}.log"
+    )
     assert outcome.succeeded, outcome.log_tail()
     losses = read_metrics(root.log_dir / "metrics.jsonl")
-    phase = PhaseRecord.from_output("train", outcome.command, 0, outcome.seconds,
-                                    outcome.log_text, "local", losses=losses)
+    phase = PhaseRecord.from_output(
+        "train", outcome.command, 0, outcome.seconds, outcome.log_text, "local", losses=losses
+    )
     return RunRecord(phases=[phase])
 
 

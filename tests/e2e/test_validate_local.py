@@ -32,7 +32,9 @@ def test_trainer_honours_the_platform_layout(finished_run) -> None:
     assert (root.output_dir / "checkpoint").exists()
     assert sorted(p.name for p in root.output_dir.glob("model.ckpt-*.index"))
     assert list(root.log_dir.glob("events.out.tfevents.*"))
-    metrics = [json.loads(line) for line in (root.log_dir / "metrics.jsonl").read_text().splitlines()]
+    metrics = [
+        json.loads(line) for line in (root.log_dir / "metrics.jsonl").read_text().splitlines()
+    ]
     assert {"step", "loss", "learning_rate", "sec_per_step", "images_per_sec"} <= set(metrics[0])
     assert metrics[-1]["step"] == 320  # 300 steps, then 20 more on resume
 
@@ -49,7 +51,11 @@ def test_run_record_and_reports_are_written(finished_run) -> None:
     record = RunRecord.load(finished_run.run_dir / "run_record.json")
     assert record.passed
     assert [p.name for p in record.phases] == [
-        "train", "evaluate_true", "evaluate_shuffled", "resume", "inference"
+        "train",
+        "evaluate_true",
+        "evaluate_shuffled",
+        "resume",
+        "inference",
     ]
     train = record.phase("train")
     assert len(train.losses) == 300 and train.exit_code == 0

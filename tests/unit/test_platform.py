@@ -59,14 +59,18 @@ def test_cmd_file_written_by_pack_reads_back(tmp_path) -> None:
     code = tmp_path / "code"
     code.mkdir()
     (code / "train.py").write_text("")
-    spec = PackSpec(code, "train.py", ["--input_file_pattern=/train-?????-of-00256",
-                                       "--number_of_steps=10"])
+    spec = PackSpec(
+        code, "train.py", ["--input_file_pattern=/train-?????-of-00256", "--number_of_steps=10"]
+    )
     assert lint(spec) == []
     path = tmp_path / "uaitrain_cmd.txt"
     path.write_text(cmd_file_text(spec))
     lines = path.read_text().splitlines()
     assert [line.split(":", 1)[0] for line in lines] == [
-        "CMD Used for deploying", "CMD for CPU local test", "CMD for GPU local test"]
+        "CMD Used for deploying",
+        "CMD for CPU local test",
+        "CMD for GPU local test",
+    ]
     assert "--num_gpus=1" in lines[2] and "--num_gpus" not in lines[1]
     packed = read_cmd_file(path)
     assert (packed.image, packed.mainfile) == ("im2txt-cpu:uaitrain", "train.py")
@@ -85,19 +89,28 @@ def test_pack_lint_names_each_problem(tmp_path) -> None:
 
 
 def test_cmd_file_is_parsed(tmp_path) -> None:
-    packed = read_cmd_file(_cmd_file(
-        tmp_path, "/usr/bin/python /data/train.py --input_file_pattern=/train-?????-of-00256 "
-        "--number_of_steps=1000000 --work_dir=/data --data_dir=/data/data"))
+    packed = read_cmd_file(
+        _cmd_file(
+            tmp_path,
+            "/usr/bin/python /data/train.py --input_file_pattern=/train-?????-of-00256 "
+            "--number_of_steps=1000000 --work_dir=/data --data_dir=/data/data",
+        )
+    )
     assert packed.image == "im2txt-cpu:uaitrain"
     assert packed.mainfile == "train.py"
-    assert packed.train_params == ["--input_file_pattern=/train-?????-of-00256",
-                                   "--number_of_steps=1000000"]
+    assert packed.train_params == [
+        "--input_file_pattern=/train-?????-of-00256",
+        "--number_of_steps=1000000",
+    ]
 
 
-@pytest.mark.parametrize(("deploy", "message"), [
-    ("python /data/train.py", "must run a file under /data with /usr/bin/python"),
-    ("/usr/bin/python train.py", "must run a file under /data"),
-])
+@pytest.mark.parametrize(
+    ("deploy", "message"),
+    [
+        ("python /data/train.py", "must run a file under /data with /usr/bin/python"),
+        ("/usr/bin/python train.py", "must run a file under /data"),
+    ],
+)
 def test_bad_cmd_files_are_refused(tmp_path, deploy: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         read_cmd_file(_cmd_file(tmp_path, deploy))

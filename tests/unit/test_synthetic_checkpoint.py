@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from harness.synthetic.checkpoint import (
-    NOISE_SCALE,
     MANIFEST_NAME,
+    NOISE_SCALE,
     SyntheticCheckpoint,
     load_manifest,
     repository_manifest_path,
