@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.backends import docker as docker_backend
 from harness.platform import (
     CONTAINER_PATHS,
     PLATFORM_PYTHON,
@@ -102,29 +103,12 @@ def build_context(spec: PackSpec, dockerfile: str, into: Path) -> Path:
 def build_image(
     spec: PackSpec, dockerfile: str, tag: str, on_line: Callable[[str], None] | None = None
 ) -> str:
-    """Build one image with the docker SDK, streaming its log; returns the image id."""
-    import docker
-
-    client = docker.from_env(timeout=600)
+    """Build one image from a fresh context, offline when a wheelhouse is staged."""
     with tempfile.TemporaryDirectory(prefix="uai-pack-") as tmp:
         context = build_context(spec, dockerfile, Path(tmp))
         buildargs = {"BASE_IMAGE": spec.base_image} if spec.base_image else {}
-        log = []
-        try:
-            for chunk in client.api.build(
-                path=str(context), tag=tag, buildargs=buildargs, rm=True, decode=True
-            ):
-                if "stream" in chunk:
-                    for line in chunk["stream"].splitlines():
-                        log.append(line)
-                        if on_line:
-                            on_line(line)
-                if "error" in chunk:
-                    tail = "\n".join(log[-10:])
-                    raise RuntimeError(f"building {tag} failed: {chunk['error'].strip()}\n{tail}")
-        except docker.errors.APIError as err:
-            raise RuntimeError(f"building {tag} failed: {err}") from err
-    return client.images.get(tag).id
+        offline = any((context / ".wheelhouse").glob("*.whl"))
+        return docker_backend.build_image(context, tag, buildargs, on_line, offline=offline)
 
 
 def pack(spec: PackSpec, out_dir: Path, on_line: Callable[[str], None] | None = None) -> dict:

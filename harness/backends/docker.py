@@ -100,8 +100,12 @@ def build_image(
     buildargs: dict[str, str] | None = None,
     on_line: LogSink | None = None,
     client: docker.DockerClient | None = None,
+    offline: bool = True,
 ) -> str:
-    """Build `context/Dockerfile` as `tag` without network, streaming the log; returns the id.
+    """Build `context/Dockerfile` as `tag`, streaming the log; returns the id.
+
+    `offline` builds without network (the wheelhouse must be in the context); users
+    with a registry and an index build with it.
 
     A failing step raises DockerError naming it, with the build log's last lines, so a
     broken Dockerfile reads as one clear error rather than an SDK traceback.
@@ -113,7 +117,7 @@ def build_image(
             path=str(context),
             tag=tag,
             buildargs=buildargs or {},
-            network_mode="none",
+            network_mode="none" if offline else None,
             rm=True,
             forcerm=True,
             decode=True,
@@ -183,12 +187,15 @@ class DockerBackend(Backend):
         self._labels = {LABEL: "1", f"{LABEL}.root": str(root.root)}
 
     def _hardened(self) -> dict:
-        """Settings every container of the harness gets: no network, no privileges."""
+        """Settings every container of the harness gets: no network, no privileges,
+        and the GPUs (the platform's `--gpus`) when this backend runs GPU jobs."""
+        gpus = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if self.gpu else []
         return {
             "network_mode": "none",
             "privileged": False,
             "security_opt": ["no-new-privileges"],
             "labels": dict(self._labels),
+            "device_requests": gpus,
         }
 
     def image_file(self, path: str) -> bytes | None:
@@ -277,9 +284,6 @@ class DockerBackend(Backend):
             append_platform_flags=job.append_platform_flags,
         )
         command = ["/bin/bash", "-c", shell]
-        device_requests = []
-        if self.gpu:
-            device_requests = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
         log_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         exit_code, timed_out, error, outside = -1, False, None, []
@@ -291,7 +295,6 @@ class DockerBackend(Backend):
                     command,
                     volumes=self._mounts,
                     environment={**HARNESS_ENV, **dict(job.env)},
-                    device_requests=device_requests,
                     **self._hardened(),
                 )
                 container.start()
