@@ -89,13 +89,13 @@ def main(argv: list[str]) -> int:
         return 2
     checkpoint_dir = FLAGS.checkpoint_dir or FLAGS.output_dir
     eval_dir = FLAGS.eval_dir or os.path.join(FLAGS.log_dir, "eval")
-    os.makedirs(eval_dir, exist_ok=True)
     config = model_flags.model_config_from_flags()
     try:
         dataset = inputs.build_dataset(patterns, config, is_training=False, repeat=True)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, inputs.InputDataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    os.makedirs(eval_dir, exist_ok=True)
     model = ShowAndTellModel(config)
     manager = checkpointing.CheckpointManager(checkpoint_dir)
     writer = tf.summary.create_file_writer(eval_dir)
@@ -116,6 +116,11 @@ def main(argv: list[str]) -> int:
                     result = evaluate_checkpoint(model, latest, iter(dataset), num_batches)
                 except checkpointing.CheckpointError as err:
                     print(f"error: {err}", file=sys.stderr)
+                    return 1
+                except tf.errors.OpError as err:
+                    bad = inputs.find_undecodable_image(patterns, config)
+                    reason = bad.message if bad else inputs.tf_error_message(err)
+                    print(f"error: evaluating {latest}: {reason}", file=sys.stderr)
                     return 1
                 print(
                     f"Perplexity = {result['perplexity']:f} at global step "

@@ -8,6 +8,14 @@ The platform runs, from the code folder it packed at /data:
       --log_dir=/data/output/log
 The input pattern resolves under data_dir, the checkpoint under work_dir;
 checkpoints go to output_dir and summaries and metrics to log_dir.
+
+Exit status: 0 when the target step is reached or SIGTERM stopped the job (after
+saving the current step, or, before training started, with nothing to save);
+1 when training fails (the message names the file, record, variable, folder or
+step at fault); 2 for a path flag that is empty or escapes its platform folder.
+Malformed or unknown flags are refused by absl (exit 1) before anything runs.
+A SIGTERM in the fraction of a second before main() starts kills the process
+with the signal's default action, before it has touched any file.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from absl import app, flags, logging
 
 from im2txt import model_flags, platform_flags
 from im2txt.configuration import TrainingConfig
+from im2txt.stop_request import StopRequest
 
 FLAGS = flags.FLAGS
 
@@ -49,12 +58,21 @@ flags.DEFINE_boolean(
     "deterministic", False, "Enable TensorFlow op determinism (identical losses run to run)."
 )
 flags.DEFINE_boolean("mixed_precision", False, "Run Inception in float16 on GPUs.")
+flags.DEFINE_boolean(
+    "skip_bad_images",
+    False,
+    "Skip records whose image does not decode (counted and reported) instead of stopping.",
+)
 
 
 def main(argv: list[str]) -> int:
     del argv
-    from im2txt import training  # TensorFlow loads only after flags parsed cleanly.
+    with StopRequest() as stop:  # Before the TensorFlow import, which takes seconds.
+        return _run(stop)
 
+
+def _run(stop: StopRequest) -> int:
+    """Refuse bad paths before any work, then train; exit 1 naming what failed."""
     try:
         patterns = platform_flags.resolve_patterns(FLAGS.data_dir, FLAGS.input_file_pattern)
         inception = (
@@ -64,6 +82,8 @@ def main(argv: list[str]) -> int:
             if FLAGS.inception_checkpoint_file
             else None
         )
+        output_dir = platform_flags.resolve_under(FLAGS.output_dir, "", "output_dir")
+        log_dir = platform_flags.resolve_under(FLAGS.log_dir, "", "log_dir")
     except ValueError as err:
         logging.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
@@ -71,8 +91,6 @@ def main(argv: list[str]) -> int:
     target = FLAGS.number_of_steps
     if FLAGS.max_step > 0:
         target = min(target, FLAGS.max_step)
-    output_dir = platform_flags.resolve_under(FLAGS.output_dir, "", "output_dir")
-    log_dir = platform_flags.resolve_under(FLAGS.log_dir, "", "log_dir")
     for name, value in (
         ("input files", ", ".join(patterns)),
         ("inception checkpoint", inception),
@@ -81,6 +99,8 @@ def main(argv: list[str]) -> int:
         ("target global step", target),
     ):
         print(f"{name}: {value}", flush=True)
+
+    from im2txt import training  # TensorFlow loads only after flags parsed cleanly.
 
     options = training.TrainOptions(
         file_patterns=patterns,
@@ -96,10 +116,11 @@ def main(argv: list[str]) -> int:
         mixed_precision=FLAGS.mixed_precision,
         seed=FLAGS.seed,
         deterministic=FLAGS.deterministic,
+        skip_bad_images=FLAGS.skip_bad_images,
     )
     try:
-        training.train(options, model_flags.model_config_from_flags(), TrainingConfig())
-    except (training.TrainingError, FileNotFoundError) as err:
+        training.train(options, model_flags.model_config_from_flags(), TrainingConfig(), stop)
+    except training.TrainingError as err:
         logging.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
         return 1

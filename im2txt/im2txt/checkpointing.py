@@ -83,8 +83,16 @@ def restore_variables(path: str, variables: Mapping[str, tf.Variable]) -> int:
                 f"but the model expects {expected}"
             )
         plan.append((variable, key))
-    for variable, key in plan:
-        variable.assign(tf.cast(reader.get_tensor(key), variable.dtype))
+    values = []
+    for _, key in plan:  # Read everything first: a damaged file assigns nothing.
+        try:
+            values.append(reader.get_tensor(key))
+        except (tf.errors.OpError, ValueError, IndexError) as err:  # IndexError: cut short
+            raise CheckpointError(
+                f"cannot read variable {key!r} from checkpoint {path}: {err}"
+            ) from err
+    for (variable, _), value in zip(plan, values, strict=True):
+        variable.assign(tf.cast(value, variable.dtype))
     return len(plan)
 
 
@@ -163,9 +171,18 @@ class CheckpointManager:
         return None
 
     def remove_partial_saves(self) -> None:
-        """Delete leftovers of saves that were killed midway (never complete files)."""
+        """Delete leftovers of saves and prunes that were killed midway.
+
+        Staging files never became a checkpoint; data shards without an index are
+        a save killed between its renames or a prune killed after removing the
+        index. Neither can ever load, and each may be as large as the model.
+        """
         for leftover in tf.io.gfile.glob(os.path.join(self.directory, f"*{_TEMP_MARK}*")):
             tf.io.gfile.remove(leftover)
+        pattern = os.path.join(self.directory, f"{self.basename}-*.data-*")
+        for data in tf.io.gfile.glob(pattern):
+            if not tf.io.gfile.exists(data.rsplit(".data-", 1)[0] + ".index"):
+                tf.io.gfile.remove(data)
 
     def save(self, variables: Mapping[str, tf.Variable], step: int) -> str:
         """Write all variables as `model.ckpt-<step>`, then prune to `max_to_keep`."""

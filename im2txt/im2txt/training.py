@@ -2,8 +2,10 @@
 
 Holds what upstream delegated to slim.learning.train: the learning-rate
 schedule, gradient clipping and SGD, periodic logging and checkpointing,
-resuming, and the failure rules a week-long platform job needs (stop on a
-non-finite loss without saving it, save and exit on SIGTERM).
+resuming, and the failure rules a week-long platform job needs: refuse bad
+settings before touching any folder, name the file, record, variable or step at
+fault, stop on a non-finite loss without saving it, save and exit on SIGTERM,
+and never let a failed or killed save damage the checkpoints already there.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import time
+from collections.abc import Iterator
 
 import tensorflow as tf
 from absl import logging
@@ -22,6 +24,7 @@ from im2txt import checkpointing
 from im2txt.configuration import ModelConfig, TrainingConfig
 from im2txt.ops import inputs
 from im2txt.show_and_tell_model import ShowAndTellModel
+from im2txt.stop_request import StopRequest
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -47,6 +50,7 @@ class TrainOptions:
     mixed_precision: bool = False
     seed: int | None = None
     deterministic: bool = False
+    skip_bad_images: bool = False
 
 
 def learning_rate(config: TrainingConfig, batch_size: int, train_inception: bool, step):
@@ -64,6 +68,8 @@ def ensure_writable(directory: str, what: str) -> None:
     """Create `directory` and prove a file can be written there, or fail naming it."""
     try:
         os.makedirs(directory, exist_ok=True)
+        for stale in tf.io.gfile.glob(os.path.join(directory, ".write-probe-*")):
+            os.unlink(stale)  # Left by a job killed between writing and removing it.
         probe = os.path.join(directory, f".write-probe-{os.getpid()}")
         with open(probe, "w") as handle:
             handle.write("ok")
@@ -86,20 +92,6 @@ def _mean_aggregation(next_creator, **kwargs):
     if kwargs.get("dtype") in (None, tf.float32, tf.float16):
         kwargs.setdefault("aggregation", tf.VariableAggregation.MEAN)
     return next_creator(**kwargs)
-
-
-class _StopRequest:
-    """Turns SIGTERM (the platform's stop) into a flag the loop checks per step."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        self.requested = True
-
-    def restore(self) -> None:
-        signal.signal(signal.SIGTERM, self._previous)
 
 
 class MetricsLog:
@@ -130,23 +122,43 @@ class MetricsLog:
         self._writer.close()
 
 
-def train(options: TrainOptions, model_config: ModelConfig, training_config: TrainingConfig) -> int:
-    """Train until the global step reaches `options.target_step`; return the final step."""
+def train(
+    options: TrainOptions,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+    stop: StopRequest | None = None,
+) -> int:
+    """Train until the global step reaches `options.target_step`; return the final step.
+
+    `stop` is the SIGTERM flag (train.py installs it before importing TensorFlow);
+    without one, train() watches SIGTERM itself while it runs. Failures raise
+    TrainingError with a message naming what is at fault.
+    """
+    if stop is None:
+        with StopRequest() as own_stop:
+            return train(options, model_config, training_config, own_stop)
+    if stop.requested:
+        _stopped_before_training(None)
+        return 0
     if options.seed is not None:
         tf.keras.utils.set_random_seed(options.seed)
     if options.deterministic:
         tf.config.experimental.enable_op_determinism()
-    ensure_writable(options.output_dir, "output_dir")
-    ensure_writable(options.log_dir, "log_dir")
     if options.mixed_precision and options.num_gpus < 1:
         raise TrainingError("--mixed_precision needs --num_gpus >= 1 (it only helps on GPUs)")
-
     strategy = _make_strategy(options.num_gpus)
     replicas = strategy.num_replicas_in_sync
     if model_config.batch_size % replicas:
         raise TrainingError(
             f"--batch_size={model_config.batch_size} does not split over {replicas} GPUs"
         )
+    try:
+        inputs.resolve_files(options.file_patterns)
+    except (FileNotFoundError, inputs.InputDataError) as err:
+        raise TrainingError(f"--input_file_pattern: {err}") from err
+    ensure_writable(options.output_dir, "output_dir")
+    ensure_writable(options.log_dir, "log_dir")
+
     with strategy.scope(), tf.variable_creator_scope(_mean_aggregation):
         model = ShowAndTellModel(
             model_config,
@@ -160,6 +172,9 @@ def train(options: TrainOptions, model_config: ModelConfig, training_config: Tra
     _initialise(model, manager, options)
 
     start_step = int(model.global_step.numpy())
+    if stop.requested:
+        _stopped_before_training(start_step)
+        return start_step
     if start_step >= options.target_step:
         print(
             f"Global step {start_step} already reaches the target {options.target_step}; "
@@ -168,68 +183,184 @@ def train(options: TrainOptions, model_config: ModelConfig, training_config: Tra
         )
         return start_step
 
-    dataset = inputs.build_dataset(
-        options.file_patterns, model_config, is_training=True, seed=options.seed
-    )
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    batches = _Batches(options, model_config, strategy)
     train_step = _make_train_step(model, strategy, model_config, training_config, options)
-
     metrics = MetricsLog(options.log_dir)
-    stop = _StopRequest()
-    last_save_time, last_saved_step = time.monotonic(), start_step
+    # Nothing trained since start_step: a resumed run has its checkpoint, a fresh one
+    # rebuilds the same state from the Inception file.
+    last_save_time, saved_step = time.monotonic(), start_step
     step = start_step
     try:
-        while step < options.target_step:
+        while step < options.target_step and not stop.requested:
             started = time.perf_counter()
+            batch = batches.next(step)
+            if stop.requested:
+                break
             try:
-                batch = next(iterator)
+                loss, rate = train_step(batch)
+                loss = float(loss)
             except tf.errors.OpError as err:
                 raise TrainingError(
-                    _describe_input_error(err, options, model_config, step)
+                    f"training step {step + 1} failed: {inputs.tf_error_message(err)}"
                 ) from err
-            loss, rate = train_step(batch)
-            loss = float(loss)
             elapsed = time.perf_counter() - started
             if not math.isfinite(loss):
-                latest = manager.latest()
                 raise TrainingError(
                     f"loss became {loss} at global step {step + 1}; stopping without saving it. "
-                    f"Last good checkpoint: {latest or 'none'}"
+                    f"Last good checkpoint: {manager.latest() or 'none'}"
                 )
             step = int(model.global_step.numpy())
             if step % options.log_every_n_steps == 0 or step == options.target_step:
                 metrics.write(step, loss, float(rate), elapsed, model_config.batch_size)
+                batches.report_dropped()
             due_by_steps = (
                 options.save_checkpoint_steps > 0
-                and step - last_saved_step >= options.save_checkpoint_steps
+                and step - saved_step >= options.save_checkpoint_steps
             )
             due_by_time = (
                 options.save_checkpoint_secs > 0
                 and time.monotonic() - last_save_time >= options.save_checkpoint_secs
             )
             if (due_by_steps or due_by_time) and step < options.target_step:
-                manager.save(model.checkpoint_variables(), step)
-                last_save_time, last_saved_step = time.monotonic(), step
+                _save(manager, model, step)
+                last_save_time, saved_step = time.monotonic(), step
+        if step == saved_step:  # Only a stop gets here without a step since the last save.
+            if step == start_step and manager.latest() is None:
+                _stopped_before_training(step)
+            else:
+                print(
+                    f"SIGTERM received at global step {step}: {manager.latest()} already holds "
+                    "it; exiting",
+                    flush=True,
+                )
+        else:
+            path = _save(manager, model, step)
             if stop.requested:
-                logging.warning("SIGTERM received at global step %d: saving and exiting", step)
-                break
-        path = manager.save(model.checkpoint_variables(), step)
-        print(f"Saved checkpoint {path} at global step {step}", flush=True)
+                print(f"SIGTERM received at global step {step}: saved {path}; exiting", flush=True)
+            else:
+                print(f"Saved checkpoint {path} at global step {step}", flush=True)
     finally:
-        stop.restore()
         metrics.close()
+        batches.summarise()
     return step
 
 
-def _describe_input_error(
-    err: tf.errors.OpError, options: TrainOptions, model_config: ModelConfig, step: int
-) -> str:
-    """Name the record at fault: tf.data's own error only names the op."""
-    where = f"input data error before global step {step + 1}"
-    culprit = inputs.find_undecodable_image(options.file_patterns, model_config)
-    if culprit is not None:
-        return f"{where}: {culprit.message}"
-    return f"{where}: {err.message}"
+def _stopped_before_training(step: int | None) -> None:
+    at = "" if step is None else f" (global step {step})"
+    print(f"SIGTERM received before training started{at}: nothing to save; exiting", flush=True)
+
+
+def _save(manager: checkpointing.CheckpointManager, model: ShowAndTellModel, step: int) -> str:
+    """Save, turning a failure (full disk, lost folder) into an error naming output_dir."""
+    try:
+        return manager.save(model.checkpoint_variables(), step)
+    except (OSError, tf.errors.OpError) as err:
+        reason = inputs.tf_error_message(err) if isinstance(err, tf.errors.OpError) else err
+        raise TrainingError(
+            f"cannot save the checkpoint of global step {step} in output_dir "
+            f"{manager.directory}: {reason}. The last complete checkpoint, "
+            f"{manager.latest() or 'none'}, is intact"
+        ) from err
+
+
+class _Batches:
+    """The training iterator, which names the record at fault when the input fails.
+
+    With --skip_bad_images, the first undecodable image triggers a scan for all of
+    them; the pipeline is rebuilt without those images (starting its order afresh,
+    as a resumed job does) and the count is reported. Any other bad record, or a
+    pass over the data with no usable record, stops the job.
+    """
+
+    def __init__(
+        self, options: TrainOptions, model_config: ModelConfig, strategy: tf.distribute.Strategy
+    ) -> None:
+        self._options = options
+        self._config = model_config
+        self._strategy = strategy
+        self._skipped: list[inputs.BadRecord] = []
+        self._dropped_reported = 0
+        # A plain host variable (no strategy, no GPU) that the input pipeline counts into.
+        with tf.device("/cpu:0"):
+            self.dropped_captions = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._iterator = self._make_iterator()
+
+    def _make_iterator(self) -> Iterator[dict[str, tf.Tensor]]:
+        dataset = inputs.build_dataset(
+            self._options.file_patterns,
+            self._config,
+            is_training=True,
+            seed=self._options.seed,
+            skip_images=[bad.image for bad in self._skipped],
+            dropped_captions=self.dropped_captions,
+        )
+        return iter(self._strategy.experimental_distribute_dataset(dataset))
+
+    def next(self, step: int) -> dict[str, tf.Tensor]:
+        """The next batch; raises TrainingError naming the bad record or empty data."""
+        while True:
+            try:
+                return next(self._iterator)
+            except (StopIteration, tf.errors.OutOfRangeError) as err:
+                raise TrainingError(
+                    f"the input files ({', '.join(self._options.file_patterns)}) hold no usable "
+                    f"record: {int(self.dropped_captions.numpy())} had a caption shorter than "
+                    f"2 tokens and {len(self._skipped)} an undecodable image"
+                ) from err
+            except tf.errors.OpError as err:
+                self._skip_or_raise(err, step)
+
+    def _skip_or_raise(self, err: tf.errors.OpError, step: int) -> None:
+        where = f"input data error before global step {step + 1}"
+        if self._options.skip_bad_images:
+            found = list(inputs.find_bad_records(self._options.file_patterns, self._config))
+        else:
+            found = [inputs.find_undecodable_image(self._options.file_patterns, self._config)]
+        found = [bad for bad in found if bad is not None]
+        fatal = [bad for bad in found if bad.image is None or not self._options.skip_bad_images]
+        if fatal:
+            hint = (
+                "; pass --skip_bad_images to skip such images" if fatal[0].image is not None else ""
+            )
+            raise TrainingError(f"{where}: {fatal[0].message}{hint}") from err
+        known = {bad.image for bad in self._skipped}
+        new = [bad for bad in found if bad.image not in known]
+        if not new:  # The scan cannot tell which record failed: report TF's own words.
+            raise TrainingError(f"{where}: {inputs.tf_error_message(err)}") from err
+        for bad in new:
+            logging.warning("Skipping undecodable image (--skip_bad_images): %s", bad.message)
+        print(
+            f"Skipping {len(new)} undecodable image(s) (--skip_bad_images), first: "
+            f"{new[0].message}",
+            flush=True,
+        )
+        self._skipped.extend(new)
+        self._iterator = self._make_iterator()
+
+    def report_dropped(self) -> None:
+        """Warn when more records were dropped for a caption shorter than 2 tokens."""
+        dropped = int(self.dropped_captions.numpy())
+        if dropped > self._dropped_reported:
+            logging.warning(
+                "Dropped %d records so far: caption shorter than 2 tokens (no word to predict)",
+                dropped,
+            )
+            self._dropped_reported = dropped
+
+    def summarise(self) -> None:
+        """The end-of-job counts of what the input pipeline left out."""
+        if self._skipped:
+            print(
+                f"Skipped {len(self._skipped)} undecodable image(s) (--skip_bad_images)",
+                flush=True,
+            )
+        dropped = int(self.dropped_captions.numpy())
+        if dropped:
+            print(
+                f"Dropped {dropped} records with a caption shorter than 2 tokens "
+                "(counted on every pass over the data)",
+                flush=True,
+            )
 
 
 def _initialise(model: ShowAndTellModel, manager, options: TrainOptions) -> None:
@@ -240,8 +371,9 @@ def _initialise(model: ShowAndTellModel, manager, options: TrainOptions) -> None
             checkpointing.restore_variables(latest, model.checkpoint_variables())
         except checkpointing.CheckpointError as err:
             raise TrainingError(
-                f"cannot resume from {latest} in output_dir (a different model "
-                f"configuration?): {err}"
+                f"cannot resume from {latest} in output_dir: {err}. A checkpoint only loads "
+                "into a model with the same --vocab_size as the run that wrote it; give "
+                "another --output_dir to start afresh"
             ) from err
         print(f"Resuming from {latest} at global step {int(model.global_step.numpy())}", flush=True)
         return
@@ -255,7 +387,9 @@ def _initialise(model: ShowAndTellModel, manager, options: TrainOptions) -> None
             options.inception_checkpoint, model.inception.variables_by_name()
         )
     except checkpointing.CheckpointError as err:
-        raise TrainingError(f"cannot restore Inception v3: {err}") from err
+        raise TrainingError(
+            f"cannot restore Inception v3 (--inception_checkpoint_file): {err}"
+        ) from err
     print(f"Restored {count} Inception variables from {options.inception_checkpoint}", flush=True)
 
 
@@ -276,8 +410,10 @@ def _make_train_step(model, strategy, model_config, training_config, options):
             total = (loss + model.inception.regularization_loss()) / replicas
         grads = tape.gradient(total, variables)
         # A variable the loss does not reach gets no update (TF1 optimizers skipped it too).
-        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
-                 for v, g in zip(variables, grads, strict=True)]
+        grads = [
+            tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+            for v, g in zip(variables, grads, strict=True)
+        ]
         return loss / replicas, grads
 
     @tf.function

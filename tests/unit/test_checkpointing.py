@@ -156,3 +156,30 @@ def test_step_of_reads_the_suffix() -> None:
     assert checkpointing.step_of("/x/model.ckpt-1234") == 1234
     with pytest.raises(CheckpointError):
         checkpointing.step_of("/x/inception_v3.ckpt")
+
+
+def test_orphan_data_of_killed_saves_and_prunes_is_removed(tmp_path) -> None:
+    """A kill between a save's renames, or after a prune removed an index, leaves data alone."""
+    manager = CheckpointManager(str(tmp_path))
+    kept = manager.save(_variables(), 1)
+    orphan = tmp_path / "model.ckpt-2.data-00000-of-00001"
+    orphan.write_bytes(b"data whose index never arrived")
+    manager.remove_partial_saves()
+    assert not orphan.exists()
+    assert manager.latest() == kept and checkpoint_files(tmp_path) == {"model.ckpt-1"}
+
+
+def checkpoint_files(folder) -> set[str]:
+    return {name.split(".data-")[0].removesuffix(".index") for name in os.listdir(folder)} - {
+        "checkpoint"
+    }
+
+
+def test_damaged_data_file_is_named_and_nothing_is_assigned(tmp_path) -> None:
+    prefix = CheckpointManager(str(tmp_path)).save(_variables(), 1)
+    data = tmp_path / "model.ckpt-1.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:8])
+    wanted = _zeroed(_variables())
+    with pytest.raises(CheckpointError, match=r"cannot read variable '.+' from checkpoint .*-1"):
+        restore_variables(prefix, wanted)
+    assert not any(v.numpy().any() for v in wanted.values())

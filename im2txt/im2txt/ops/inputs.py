@@ -8,7 +8,10 @@ same `--seed` see identical batches.
 
 from __future__ import annotations
 
+import itertools
 import random
+import re
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -25,12 +28,26 @@ _MAX_SHUFFLE_BUFFER = 10_000
 _MIN_TRAIN_CYCLE_LENGTH = 4
 
 
-class UndecodableImage(NamedTuple):
-    """Where an image that does not decode lives, for the trainer's error message."""
+# TF error messages wrap the useful part in the name of the function and op that failed.
+_TF_MESSAGE_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\](\s*name:.*)?$")
+
+
+class InputDataError(ValueError):
+    """An input file cannot be used as a TFRecord shard; the message names it."""
+
+
+class BadRecord(NamedTuple):
+    """A record the pipeline cannot use, located for the trainer's error message."""
 
     path: str
-    index: int
+    index: int  # 0-based position of the record in its file
     message: str
+    image: bytes | None = None  # the encoded image, when only the image fails to decode
+
+
+def tf_error_message(err: tf.errors.OpError) -> str:
+    """The part of a TF error message that says what went wrong, without op names."""
+    return _TF_MESSAGE_NOISE.sub("", err.message).strip()
 
 
 def parse_sequence_example(
@@ -43,6 +60,27 @@ def parse_sequence_example(
         sequence_features={caption_feature: tf.io.FixedLenSequenceFeature([], dtype=tf.int64)},
     )
     return context[image_feature], sequence[caption_feature]
+
+
+def check_caption_ids(caption: tf.Tensor, vocab_size: int) -> tf.Tensor:
+    """`caption`, failing on an id the embedding cannot look up.
+
+    On a GPU an out-of-range gather silently reads zeros instead of failing, so
+    the pipeline checks here and the trainer's scan then names the record.
+    """
+    in_vocabulary = tf.reduce_all((caption >= 0) & (caption < vocab_size))
+    check = tf.debugging.Assert(
+        in_vocabulary,
+        [f"caption id outside the vocabulary (vocab_size={vocab_size}); caption ids:", caption],
+        summarize=64,
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(caption)
+
+
+def image_fingerprint(encoded_image: tf.Tensor) -> tf.Tensor:
+    """A scalar int64 fingerprint of encoded image bytes (to skip known bad images)."""
+    return tf.bitcast(tf.fingerprint(tf.reshape(encoded_image, [1]))[0], tf.int64)
 
 
 def caption_to_sequences(caption: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -78,7 +116,9 @@ def resolve_files(file_patterns: list[str]) -> list[str]:
     """Expand glob patterns into a sorted file list so shard order is reproducible.
 
     Raises FileNotFoundError naming every pattern that matches nothing, since a
-    mistyped pattern would otherwise silently train on part of the data.
+    mistyped pattern would otherwise silently train on part of the data, and
+    InputDataError naming a match that is a folder or an empty file (a shard
+    always holds records, so an empty one was cut short in transfer).
     """
     if isinstance(file_patterns, str):
         file_patterns = [file_patterns]
@@ -93,6 +133,14 @@ def resolve_files(file_patterns: list[str]) -> list[str]:
         raise FileNotFoundError(
             f"Found no input files matching {', '.join(unmatched) or '(no patterns given)'}"
         )
+    for path in sorted(files):
+        if tf.io.gfile.isdir(path):
+            raise InputDataError(f"input file {path} is a folder, not a TFRecord file")
+        if tf.io.gfile.stat(path).length == 0:
+            raise InputDataError(
+                f"input file {path} is empty (0 bytes): a TFRecord shard holds at least one "
+                "record, so it was probably cut short when copied"
+            )
     return sorted(files)
 
 
@@ -101,8 +149,30 @@ def _shuffle_buffer_size(config: ModelConfig) -> int:
     return max(1, min(wanted, _MAX_SHUFFLE_BUFFER))
 
 
-def _has_caption_pair(_: tf.Tensor, caption: tf.Tensor) -> tf.Tensor:
-    return tf.size(caption) >= 2
+_Predicate = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+def _caption_pair_filter(dropped: tf.Variable | None) -> _Predicate:
+    """Keep records whose caption has at least 2 ids, counting the others in `dropped`."""
+
+    def has_caption_pair(_: tf.Tensor, caption: tf.Tensor) -> tf.Tensor:
+        keep = tf.size(caption) >= 2
+        if dropped is None:
+            return keep
+        with tf.control_dependencies([dropped.assign_add(tf.cast(~keep, tf.int64))]):
+            return tf.identity(keep)
+
+    return has_caption_pair
+
+
+def _image_filter(skip_images: Sequence[bytes]) -> _Predicate:
+    """Leave out records whose encoded image is one of `skip_images`."""
+    skipped = tf.constant([int(image_fingerprint(tf.constant(i))) for i in skip_images], tf.int64)
+
+    def not_skipped(encoded_image: tf.Tensor, _: tf.Tensor) -> tf.Tensor:
+        return ~tf.reduce_any(tf.equal(image_fingerprint(encoded_image), skipped))
+
+    return not_skipped
 
 
 def build_dataset(
@@ -111,6 +181,8 @@ def build_dataset(
     is_training: bool,
     seed: int | None = None,
     repeat: bool = True,
+    skip_images: Sequence[bytes] = (),
+    dropped_captions: tf.Variable | None = None,
 ) -> tf.data.Dataset:
     """Build the batched input pipeline from resolved shard glob patterns.
 
@@ -118,9 +190,15 @@ def build_dataset(
     images; evaluation reads shards in sorted order with central crops. Batches
     always hold `config.batch_size` examples except for the last one of a
     non-repeated evaluation pass. Records whose caption has fewer than 2 ids form
-    no (input, target) pair and are dropped. A JPEG that does not decode makes the
-    iterator raise `tf.errors.InvalidArgumentError`; `find_undecodable_image`
-    then names the record.
+    no (input, target) pair and are dropped, counted in the int64 variable
+    `dropped_captions` when one is given (every pass over the data counts them
+    again). Records whose encoded image is in `skip_images` are left out.
+
+    A JPEG that does not decode, a record that does not parse, or a caption id
+    outside `[0, config.vocab_size)` makes the iterator raise a
+    `tf.errors.OpError`; `find_bad_records` then names the file and record.
+    A repeated dataset whose pass over the data yields no usable record ends
+    instead of waiting forever.
 
     `seed` fixes file order, example shuffle and per-element distortion seeds
     `[seed, element index]`; without one the pipeline is free to reorder for speed.
@@ -135,8 +213,6 @@ def build_dataset(
         dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(
             len(files), seed=file_seed, reshuffle_each_iteration=True
         )
-        if repeat:
-            dataset = dataset.repeat()
         dataset = dataset.interleave(
             tf.data.TFRecordDataset,
             cycle_length=min(
@@ -147,15 +223,21 @@ def build_dataset(
         dataset = dataset.shuffle(_shuffle_buffer_size(config), seed=example_seed)
     else:
         dataset = tf.data.TFRecordDataset(files)
-        if repeat:
-            dataset = dataset.repeat()
 
-    dataset = dataset.map(
-        lambda serialized: parse_sequence_example(
+    def parse(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        encoded_image, caption = parse_sequence_example(
             serialized, config.image_feature_name, config.caption_feature_name
-        ),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).filter(_has_caption_pair)
+        )
+        return encoded_image, check_caption_ids(caption, config.vocab_size)
+
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.filter(_caption_pair_filter(dropped_captions))
+    if skip_images:
+        dataset = dataset.filter(_image_filter(skip_images))
+    if repeat:
+        # Repeating after the filters (not the file list) lets tf.data end a dataset
+        # whose pass yields nothing, where an endless file list would spin forever.
+        dataset = dataset.repeat()
 
     base_seed = tf.constant(seed, dtype=tf.int64)
 
@@ -186,41 +268,91 @@ def build_dataset(
     return dataset.with_options(options)
 
 
-def find_undecodable_image(
-    file_patterns: list[str], config: ModelConfig
-) -> UndecodableImage | None:
-    """Locate the first record (0-based index in its file) that fails to load.
+def find_undecodable_image(file_patterns: list[str], config: ModelConfig) -> BadRecord | None:
+    """The first record (in sorted file order) that the pipeline would fail on, if any."""
+    return next(find_bad_records(file_patterns, config), None)
 
-    The training iterator only says that some image failed to decode; this scan
-    (parallel, in sorted file order) lets the trainer name the file and record.
-    Records that cannot be read or parsed are reported the same way.
+
+def find_bad_records(file_patterns: list[str], config: ModelConfig) -> Iterator[BadRecord]:
+    """Yield every record the training pipeline would fail on, in sorted file order.
+
+    tf.data's errors name an op, never a file; this scan names the file and the
+    record: one that cannot be read (truncated file, not a TFRecord), parsed
+    (missing or mistyped feature), holds a caption id outside the vocabulary, or
+    whose image does not decode. Each file is checked in parallel first and only
+    a file with a problem is walked record by record, so a clean data set costs
+    one parallel decoding pass.
     """
+    for path in resolve_files(file_patterns):
+        yield from _bad_records_in(path, config)
 
-    def decoded_index(index: tf.Tensor, serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        encoded_image, _ = parse_sequence_example(
+
+def _bad_records_in(path: str, config: ModelConfig) -> Iterator[BadRecord]:
+    records = tf.data.TFRecordDataset(path)
+
+    def check(index: tf.Tensor, serialized: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        encoded_image, caption = parse_sequence_example(
             serialized, config.image_feature_name, config.caption_feature_name
         )
-        # Returning the shape keeps the decode alive: an unused one would be pruned.
-        return index, tf.shape(image_processing.decode_image(encoded_image, config.image_format))
+        # Outputs, not control dependencies: grappler prunes checks nothing consumes.
+        caption = check_caption_ids(caption, config.vocab_size)
+        shape = tf.shape(image_processing.decode_image(encoded_image, config.image_format))
+        return index, tf.size(caption), shape
 
-    for path in resolve_files(file_patterns):
-        records = tf.data.TFRecordDataset(path)
-        good = records.enumerate().map(decoded_index, num_parallel_calls=tf.data.AUTOTUNE)
-        expected = 0
-        for index, _ in good.ignore_errors().as_numpy_iterator():
-            if index != expected:
-                break
-            expected += 1
+    checked = records.enumerate().map(check, num_parallel_calls=tf.data.AUTOTUNE)
+    usable = {int(index) for index, *_ in checked.ignore_errors().as_numpy_iterator()}
+    try:
+        if int(records.reduce(np.int64(0), lambda count, _: count + 1)) == len(usable):
+            return
+    except tf.errors.OpError:
+        pass  # A read error; the walk below finds where.
+    iterator = iter(records)
+    for index in itertools.count():
         try:
-            rest = list(records.skip(expected).take(1))
-            if not rest:
-                continue
-            encoded_image, _ = parse_sequence_example(
-                rest[0], config.image_feature_name, config.caption_feature_name
-            )
-            image_processing.decode_image(
-                encoded_image, config.image_format, source=f"{path} record {expected}"
-            )
+            serialized = next(iterator)
+        except StopIteration:
+            return
         except tf.errors.OpError as err:
-            return UndecodableImage(path, expected, err.message)
+            yield BadRecord(
+                path,
+                index,
+                f"{path}: cannot read record {index} (file truncated, or not a TFRecord "
+                f"file?): {tf_error_message(err)}",
+            )
+            return
+        if index not in usable:
+            problem = _diagnose(path, index, serialized, config)
+            if problem is not None:
+                yield problem
+
+
+def _diagnose(
+    path: str, index: int, serialized: tf.Tensor, config: ModelConfig
+) -> BadRecord | None:
+    """Say what is wrong with one record, in the order the pipeline would fail."""
+    where = f"{path} record {index}"
+    try:
+        encoded_image, caption = parse_sequence_example(
+            serialized, config.image_feature_name, config.caption_feature_name
+        )
+    except tf.errors.OpError as err:
+        return BadRecord(
+            path,
+            index,
+            f"{where} is not a SequenceExample with bytes {config.image_feature_name!r} and "
+            f"int64 {config.caption_feature_name!r}: {tf_error_message(err)}",
+        )
+    outside = [int(i) for i in caption.numpy() if not 0 <= i < config.vocab_size]
+    if outside:
+        return BadRecord(
+            path,
+            index,
+            f"{where}: caption id {outside[0]} is outside the vocabulary of "
+            f"--vocab_size={config.vocab_size} (ids 0 to {config.vocab_size - 1}); were the "
+            "records built with a larger word_counts.txt?",
+        )
+    try:
+        image_processing.decode_image(encoded_image, config.image_format, source=where)
+    except tf.errors.OpError as err:
+        return BadRecord(path, index, tf_error_message(err), image=encoded_image.numpy())
     return None
