@@ -81,7 +81,7 @@ def cmd_file_text(spec: PackSpec) -> str:
 
 def build_context(spec: PackSpec, dockerfile: str, into: Path) -> Path:
     """A small build context: the Dockerfile, requirements, code path and wheelhouse."""
-    shutil.copy(REPO_ROOT / dockerfile, into / "Dockerfile")
+    shutil.copy(REPO_ROOT / dockerfile, into / dockerfile)
     (into / "docker").mkdir()
     for requirements in (REPO_ROOT / "docker").glob("requirements-*.txt"):
         shutil.copy(requirements, into / "docker" / requirements.name)
@@ -108,7 +108,9 @@ def build_image(
         context = build_context(spec, dockerfile, Path(tmp))
         buildargs = {"BASE_IMAGE": spec.base_image} if spec.base_image else {}
         offline = any((context / ".wheelhouse").glob("*.whl"))
-        return docker_backend.build_image(context, tag, buildargs, on_line, offline=offline)
+        return docker_backend.build_image(
+            context, tag, buildargs, on_line, offline=offline, dockerfile=dockerfile
+        )
 
 
 def pack(spec: PackSpec, out_dir: Path, on_line: Callable[[str], None] | None = None) -> dict:

@@ -101,8 +101,9 @@ def build_image(
     on_line: LogSink | None = None,
     client: docker.DockerClient | None = None,
     offline: bool = True,
+    dockerfile: str = "Dockerfile",
 ) -> str:
-    """Build `context/Dockerfile` as `tag`, streaming the log; returns the id.
+    """Build `context/<dockerfile>` as `tag`, streaming the log; returns the id.
 
     `offline` builds without network (the wheelhouse must be in the context); users
     with a registry and an index build with it.
@@ -115,6 +116,7 @@ def build_image(
     try:
         for chunk in client.api.build(
             path=str(context),
+            dockerfile=dockerfile,
             tag=tag,
             buildargs=buildargs or {},
             network_mode="none" if offline else None,
