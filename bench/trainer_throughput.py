@@ -43,8 +43,12 @@ def main() -> None:
     model = ShowAndTellModel(config)
     images = tf.random.uniform([args.batch, args.size, args.size, 3], -1.0, 1.0, seed=1)
     words = tf.random.uniform([args.batch, 15], 1, config.vocab_size, tf.int64, seed=2)
-    batch = {"images": images, "input_seqs": words, "target_seqs": words,
-             "input_mask": tf.ones([args.batch, 15], tf.int32)}
+    batch = {
+        "images": images,
+        "input_seqs": words,
+        "target_seqs": words,
+        "input_mask": tf.ones([args.batch, 15], tf.int32),
+    }
     variables = model.variables_to_train()
 
     @tf.function
@@ -54,18 +58,23 @@ def main() -> None:
     @tf.function
     def train_step():
         with tf.GradientTape() as tape:
-            loss = model.batch_loss(batch, training=True, dropout_seed=tf.constant([1, 2], tf.int64))
+            loss = model.batch_loss(
+                batch, training=True, dropout_seed=tf.constant([1, 2], tf.int64)
+            )
         grads = tape.gradient(loss, variables)
         grads, _ = tf.clip_by_global_norm(
-            [tf.convert_to_tensor(g) for g in grads], training.clip_gradients)
+            [tf.convert_to_tensor(g) for g in grads], training.clip_gradients
+        )
         for variable, grad in zip(variables, grads, strict=True):
             variable.assign_sub(training.initial_learning_rate * grad)
         return loss
 
     forward = _rate(lambda: forward_only().numpy(), args.batch, args.steps)
     trainer = _rate(lambda: train_step().numpy(), args.batch, args.steps)
-    print(f"device: {tf.config.list_logical_devices()[-1].device_type}, "
-          f"batch {args.batch}, {args.size}x{args.size}, Inception frozen, {args.steps} steps")
+    print(
+        f"device: {tf.config.list_logical_devices()[-1].device_type}, "
+        f"batch {args.batch}, {args.size}x{args.size}, Inception frozen, {args.steps} steps"
+    )
     print(f"{'Inception v3 forward only':32s} {forward:8.2f} images/sec")
     print(f"{'trainer step (full model + SGD)':32s} {trainer:8.2f} images/sec")
     print(f"{'ratio trainer / forward':32s} {trainer / forward:8.3f}")
