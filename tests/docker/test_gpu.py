@@ -21,19 +21,36 @@ GPU_IMAGE = "uai-harness/im2txt:gpu-test"
 @pytest.fixture(scope="module")
 def gpu_image(repo_root) -> str:
     subprocess.run(["bash", ".ci/base-image.sh"], cwd=repo_root, check=True)
-    subprocess.run(["bash", ".ci/wheelhouse.sh", "gpu", "--stage", ".wheelhouse"],
-                   cwd=repo_root, check=True)
-    subprocess.run(["docker", "build", "-f", "Dockerfile.gpu", "--build-arg",
-                    "BASE_IMAGE=uai-harness/base:bookworm-py311", "-t", GPU_IMAGE, "."],
-                   cwd=repo_root, check=True)
+    subprocess.run(
+        ["bash", ".ci/wheelhouse.sh", "gpu", "--stage", ".wheelhouse"], cwd=repo_root, check=True
+    )
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "-f",
+            "Dockerfile.gpu",
+            "--build-arg",
+            "BASE_IMAGE=uai-harness/base:bookworm-py311",
+            "-t",
+            GPU_IMAGE,
+            ".",
+        ],
+        cwd=repo_root,
+        check=True,
+    )
     return GPU_IMAGE
 
 
 def test_gpu_image_sees_the_gpu(gpu_image) -> None:
     backend = DockerBackend(gpu_image, gpu=True)
     code, output = backend.probe(
-        ["/usr/bin/python", "-c",
-         "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))"])
+        [
+            "/usr/bin/python",
+            "-c",
+            "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))",
+        ]
+    )
     assert code == 0 and int(output.strip().splitlines()[-1]) >= 1, output
 
 

@@ -16,9 +16,14 @@ pytestmark = pytest.mark.slow
 
 
 def _train(repo_root, root: PlatformRoot, steps: int) -> str:
-    params = ["--input_file_pattern=/train-?????-of-00256",
-              "--inception_checkpoint_file=/inception_v3.ckpt", "--batch_size=2",
-              "--image_size=75", "--vocab_size=64", f"--number_of_steps={steps}"]
+    params = [
+        "--input_file_pattern=/train-?????-of-00256",
+        "--inception_checkpoint_file=/inception_v3.ckpt",
+        "--batch_size=2",
+        "--image_size=75",
+        "--vocab_size=64",
+        f"--number_of_steps={steps}",
+    ]
     command = job_command("train.py", params, root.host_paths, sys.executable)
     command[1] = str(repo_root / "im2txt" / "train.py")
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
