@@ -9,16 +9,14 @@ images to skip), ends instead of spinning on data with nothing usable, and that
 from __future__ import annotations
 
 import dataclasses
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from im2txt.configuration import ModelConfig
 from im2txt.ops import inputs
+from tests.unit.record_helpers import batches, jpeg, record, write
 
 CONFIG = ModelConfig(
     batch_size=2,
@@ -32,40 +30,8 @@ CONFIG = ModelConfig(
 BROKEN_JPEG = b"\xff\xd8broken"
 
 
-def _jpeg(seed: int) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 256, (24, 28, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-def _record(image: bytes | int, caption_ids: list[int]) -> bytes:
-    """A SequenceExample; an int `image` stores `image/data` as int64 (a mistyped feature)."""
-    example = tf.train.SequenceExample()
-    data = example.context.feature["image/data"]
-    if isinstance(image, int):
-        data.int64_list.value.append(image)
-    else:
-        data.bytes_list.value.append(image)
-    ids = example.feature_lists.feature_list["image/caption_ids"]
-    for token in caption_ids:
-        ids.feature.add().int64_list.value.append(token)
-    return example.SerializeToString()
-
-
-def _write(path: Path, records: list[bytes]) -> str:
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for record in records:
-            writer.write(record)
-    return str(path)
-
-
 def _good(count: int, first_seed: int = 0) -> list[bytes]:
-    return [_record(_jpeg(first_seed + i), [1, 3 + i % 5, 2]) for i in range(count)]
-
-
-def _batches(dataset: tf.data.Dataset, count: int) -> list[dict[str, np.ndarray]]:
-    return [{k: v.numpy() for k, v in batch.items()} for batch in dataset.take(count)]
+    return [record(jpeg(first_seed + i), [1, 3 + i % 5, 2]) for i in range(count)]
 
 
 def test_tf_error_message_drops_function_and_op_names() -> None:
@@ -78,7 +44,7 @@ def test_tf_error_message_drops_function_and_op_names() -> None:
 
 @pytest.mark.parametrize(("content", "what"), [(b"", "is empty"), (None, "is a folder")])
 def test_empty_shard_or_folder_is_refused_naming_it(tmp_path: Path, content, what) -> None:
-    _write(tmp_path / "train-00000-of-00002", _good(2))
+    write(tmp_path / "train-00000-of-00002", _good(2))
     culprit = tmp_path / "train-00001-of-00002"
     if content is None:
         culprit.mkdir()
@@ -89,10 +55,10 @@ def test_empty_shard_or_folder_is_refused_naming_it(tmp_path: Path, content, wha
 
 
 def test_caption_id_outside_vocabulary_fails_in_pipeline_and_is_named(tmp_path: Path) -> None:
-    path = _write(tmp_path / "train-00000-of-00001", [*_good(3), _record(_jpeg(9), [1, 10, 2])])
+    path = write(tmp_path / "train-00000-of-00001", [*_good(3), record(jpeg(9), [1, 10, 2])])
     dataset = inputs.build_dataset([path], CONFIG, is_training=False, repeat=False)
     with pytest.raises(tf.errors.InvalidArgumentError, match="vocab_size=10"):
-        _batches(dataset, 10)
+        batches(dataset, 10)
     (bad,) = inputs.find_bad_records([path], CONFIG)
     assert (bad.path, bad.index, bad.image) == (path, 3, None)
     assert "caption id 10 is outside the vocabulary of --vocab_size=10" in bad.message
@@ -102,14 +68,14 @@ def test_caption_id_outside_vocabulary_fails_in_pipeline_and_is_named(tmp_path: 
 @pytest.mark.parametrize(
     ("record", "expected"),
     [
-        (_record(7, [1, 3, 2]), "image/data"),  # image/data stored as int64
+        (record(7, [1, 3, 2]), "image/data"),  # image/data stored as int64
         (tf.train.SequenceExample().SerializeToString(), "image/data"),  # no image/data
         (b"not a serialized proto", "SequenceExample"),
     ],
     ids=["wrong-type", "missing", "not-a-proto"],
 )
 def test_unparsable_record_is_named_with_its_index(tmp_path: Path, record, expected) -> None:
-    path = _write(tmp_path / "train-00000-of-00001", [*_good(2), record, *_good(1, 5)])
+    path = write(tmp_path / "train-00000-of-00001", [*_good(2), record, *_good(1, 5)])
     (bad,) = inputs.find_bad_records([path], CONFIG)
     assert (bad.path, bad.index, bad.image) == (path, 2, None)
     assert f"{path} record 2" in bad.message and expected in bad.message
@@ -119,7 +85,7 @@ def test_unparsable_record_is_named_with_its_index(tmp_path: Path, record, expec
 def test_unreadable_file_is_named_with_the_record_where_reading_fails(
     tmp_path: Path, damage: str
 ) -> None:
-    path = _write(tmp_path / "train-00000-of-00001", _good(3))
+    path = write(tmp_path / "train-00000-of-00001", _good(3))
     data = Path(path).read_bytes()
     Path(path).write_bytes(data[: len(data) - 40] if damage == "truncated" else b"x" * 500)
     (bad,) = inputs.find_bad_records([path], CONFIG)
@@ -128,8 +94,8 @@ def test_unreadable_file_is_named_with_the_record_where_reading_fails(
 
 
 def test_every_undecodable_image_is_found_with_its_bytes(tmp_path: Path) -> None:
-    first = _write(tmp_path / "train-00000-of-00002", [_record(BROKEN_JPEG, [1, 3, 2]), *_good(2)])
-    second = _write(tmp_path / "train-00001-of-00002", [*_good(2), _record(b"\x00", [1, 4, 2])])
+    first = write(tmp_path / "train-00000-of-00002", [record(BROKEN_JPEG, [1, 3, 2]), *_good(2)])
+    second = write(tmp_path / "train-00001-of-00002", [*_good(2), record(b"\x00", [1, 4, 2])])
     found = list(inputs.find_bad_records([str(tmp_path / "train-*")], CONFIG))
     assert [(bad.path, bad.index, bad.image) for bad in found] == [
         (first, 0, BROKEN_JPEG),
@@ -140,30 +106,30 @@ def test_every_undecodable_image_is_found_with_its_bytes(tmp_path: Path) -> None
 
 
 def test_clean_files_have_no_bad_records(tmp_path: Path) -> None:
-    path = _write(tmp_path / "train-00000-of-00001", _good(4))
+    path = write(tmp_path / "train-00000-of-00001", _good(4))
     assert list(inputs.find_bad_records([path], CONFIG)) == []
 
 
 def test_skip_images_leaves_those_records_out(tmp_path: Path) -> None:
-    path = _write(tmp_path / "train-00000-of-00001", [_record(BROKEN_JPEG, [1, 9, 2]), *_good(3)])
+    path = write(tmp_path / "train-00000-of-00001", [record(BROKEN_JPEG, [1, 9, 2]), *_good(3)])
     config = dataclasses.replace(CONFIG, batch_size=8)
     dataset = inputs.build_dataset(
         [path], config, is_training=False, repeat=False, skip_images=[BROKEN_JPEG]
     )
-    (batch,) = _batches(dataset, 10)
+    (batch,) = batches(dataset, 10)
     assert batch["target_seqs"][:, 0].tolist() == [3, 4, 5]
 
 
 def test_short_captions_are_counted(tmp_path: Path) -> None:
-    path = _write(
+    path = write(
         tmp_path / "train-00000-of-00001",
-        [_record(_jpeg(0), []), _record(_jpeg(1), [1]), *_good(2)],
+        [record(jpeg(0), []), record(jpeg(1), [1]), *_good(2)],
     )
     dropped = tf.Variable(0, dtype=tf.int64)
     dataset = inputs.build_dataset(
         [path], CONFIG, is_training=False, repeat=False, dropped_captions=dropped
     )
-    assert len(_batches(dataset, 10)) == 1
+    assert len(batches(dataset, 10)) == 1
     assert int(dropped.numpy()) == 2
 
 
@@ -171,6 +137,6 @@ def test_short_captions_are_counted(tmp_path: Path) -> None:
 def test_repeated_data_with_no_usable_record_ends_instead_of_spinning(
     tmp_path: Path, is_training: bool
 ) -> None:
-    path = _write(tmp_path / "train-00000-of-00001", [_record(_jpeg(0), [1])] * 3)
+    path = write(tmp_path / "train-00000-of-00001", [record(jpeg(0), [1])] * 3)
     dataset = inputs.build_dataset([path], CONFIG, is_training=is_training, seed=0)
-    assert _batches(dataset, 2) == []
+    assert batches(dataset, 2) == []

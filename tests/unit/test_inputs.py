@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from im2txt.configuration import ModelConfig
 from im2txt.ops import inputs
+from tests.unit.record_helpers import batches, jpeg, record, write
 
 CONFIG = ModelConfig(
     batch_size=2,
@@ -24,32 +23,6 @@ CONFIG = ModelConfig(
 )
 
 
-def _jpeg(seed: int) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 256, (24, 28, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-def _record(image: bytes, caption_ids: list[int], image_id: int = 0) -> bytes:
-    example = tf.train.SequenceExample()
-    example.context.feature["image/image_id"].int64_list.value.append(image_id)
-    example.context.feature["image/data"].bytes_list.value.append(image)
-    ids = example.feature_lists.feature_list["image/caption_ids"]
-    words = example.feature_lists.feature_list["image/caption"]
-    for token in caption_ids:
-        ids.feature.add().int64_list.value.append(token)
-        words.feature.add().bytes_list.value.append(str(token).encode())
-    return example.SerializeToString()
-
-
-def _write(path: Path, records: list[bytes]) -> str:
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for record in records:
-            writer.write(record)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Two shards of 6 records each; caption k is [1, k, k+1, ..., 2] of varying length."""
@@ -58,19 +31,15 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> str:
         records = []
         for i in range(6):
             k = 10 * shard + i
-            records.append(_record(_jpeg(k), [1, *range(100 + k, 100 + k + i % 3), 2], k))
-        _write(folder / f"train-{shard:05d}-of-00002", records)
+            records.append(record(jpeg(k), [1, *range(100 + k, 100 + k + i % 3), 2], k))
+        write(folder / f"train-{shard:05d}-of-00002", records)
     return str(folder / "train-?????-of-00002")
 
 
-def _batches(dataset: tf.data.Dataset, count: int) -> list[dict[str, np.ndarray]]:
-    return [{key: value.numpy() for key, value in batch.items()} for batch in dataset.take(count)]
-
-
 def test_parse_sequence_example_round_trips() -> None:
-    image = _jpeg(1)
+    image = jpeg(1)
     encoded, caption = inputs.parse_sequence_example(
-        tf.constant(_record(image, [1, 5, 6, 2])), "image/data", "image/caption_ids"
+        tf.constant(record(image, [1, 5, 6, 2])), "image/data", "image/caption_ids"
     )
     assert encoded.numpy() == image
     assert caption.dtype == tf.int64
@@ -94,7 +63,7 @@ def test_batch_with_dynamic_pad_pads_to_longest() -> None:
             tf.TensorSpec([None], tf.int64),
         ),
     )
-    (batch,) = _batches(inputs.batch_with_dynamic_pad(dataset, 3), 1)
+    (batch,) = batches(inputs.batch_with_dynamic_pad(dataset, 3), 1)
     assert batch["images"].shape == (3, 2, 2, 3)
     np.testing.assert_array_equal(batch["input_seqs"], [[1, 0, 0, 0], [1, 5, 0, 0], [1, 5, 6, 7]])
     np.testing.assert_array_equal(batch["target_seqs"], [[2, 0, 0, 0], [5, 2, 0, 0], [5, 6, 7, 2]])
@@ -106,7 +75,7 @@ def test_training_dataset_shapes_and_types(shards: str) -> None:
     dataset = inputs.build_dataset([shards], CONFIG, is_training=True, seed=1)
     assert dataset.element_spec["images"].shape.as_list() == [2, 16, 16, 3]
     assert dataset.element_spec["input_seqs"].shape.as_list() == [2, None]
-    for batch in _batches(dataset, 8):  # 12 records, so this wraps round (repeat).
+    for batch in batches(dataset, 8):  # 12 records, so this wraps round (repeat).
         assert batch["images"].dtype == np.float32
         assert batch["images"].min() >= -1 and batch["images"].max() <= 1
         assert batch["input_seqs"].dtype == np.int64 and batch["target_seqs"].dtype == np.int64
@@ -122,7 +91,7 @@ def test_training_dataset_shapes_and_types(shards: str) -> None:
 
 def test_training_dataset_is_deterministic_given_seed(shards: str) -> None:
     def run(seed: int) -> list[dict[str, np.ndarray]]:
-        return _batches(inputs.build_dataset([shards], CONFIG, is_training=True, seed=seed), 7)
+        return batches(inputs.build_dataset([shards], CONFIG, is_training=True, seed=seed), 7)
 
     first, again, other = run(3), run(3), run(4)
     for a, b in zip(first, again, strict=True):
@@ -136,23 +105,23 @@ def test_training_dataset_is_deterministic_given_seed(shards: str) -> None:
 
 def test_eval_dataset_reads_every_record_in_order_once(shards: str) -> None:
     dataset = inputs.build_dataset([shards], CONFIG, is_training=False, repeat=False)
-    batches = _batches(dataset, 100)
-    assert [len(b["images"]) for b in batches] == [2] * 6
-    first_words = [row[1] for b in batches for row in b["input_seqs"]]
+    got = batches(dataset, 100)
+    assert [len(b["images"]) for b in got] == [2] * 6
+    first_words = [row[1] for b in got for row in b["input_seqs"]]
     # Caption k starts [1, 100 + k] unless its i % 3 == 0 ([1, 2], padded with 0).
     expected = [100 + 10 * s + i if i % 3 else 0 for s in range(2) for i in range(6)]
     assert first_words == expected
 
 
 def test_short_captions_are_dropped(tmp_path: Path) -> None:
-    path = _write(
+    path = write(
         tmp_path / "val-00000-of-00001",
-        [_record(_jpeg(0), []), _record(_jpeg(1), [1]), _record(_jpeg(2), [1, 9, 2])],
+        [record(jpeg(0), []), record(jpeg(1), [1]), record(jpeg(2), [1, 9, 2])],
     )
     config = dataclasses.replace(CONFIG, batch_size=4)
-    batches = _batches(inputs.build_dataset([path], config, False, repeat=False), 10)
-    assert len(batches) == 1
-    np.testing.assert_array_equal(batches[0]["target_seqs"], [[9, 2]])
+    got = batches(inputs.build_dataset([path], config, False, repeat=False), 10)
+    assert len(got) == 1
+    np.testing.assert_array_equal(got[0]["target_seqs"], [[9, 2]])
 
 
 def test_no_matching_files_raise_naming_the_pattern(tmp_path: Path, shards: str) -> None:
@@ -169,14 +138,14 @@ def test_resolve_files_sorts_and_deduplicates(shards: str) -> None:
 
 
 def test_corrupt_image_raises_and_is_located(tmp_path: Path) -> None:
-    good = _write(tmp_path / "train-00000-of-00002", [_record(_jpeg(0), [1, 4, 2])] * 3)
-    bad = _write(
+    good = write(tmp_path / "train-00000-of-00002", [record(jpeg(0), [1, 4, 2])] * 3)
+    bad = write(
         tmp_path / "train-00001-of-00002",
-        [_record(_jpeg(1), [1, 4, 2]), _record(b"\xff\xd8broken", [1, 5, 2])],
+        [record(jpeg(1), [1, 4, 2]), record(b"\xff\xd8broken", [1, 5, 2])],
     )
     pattern = str(tmp_path / "train-*")
     with pytest.raises(tf.errors.InvalidArgumentError):
-        _batches(inputs.build_dataset([pattern], CONFIG, True, seed=0, repeat=False), 10)
+        batches(inputs.build_dataset([pattern], CONFIG, True, seed=0, repeat=False), 10)
     found = inputs.find_undecodable_image([pattern], CONFIG)
     assert found is not None and (found.path, found.index) == (bad, 1)
     assert f"{bad} record 1" in found.message
