@@ -14,7 +14,7 @@ from rich.table import Table
 
 from harness import __version__
 from harness.backends.base import BackendError
-from harness.platform import PLATFORM_EXAMPLE_PARAMS, split_params, strip_platform_flags
+from harness.contract import PLATFORM_EXAMPLE_PARAMS, split_params, strip_platform_flags
 from harness.record import CheckResult, RunRecord
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def _backend(args: argparse.Namespace):
     from harness.backends.local import LocalBackend
 
     if args.backend == "docker" or (args.backend == "auto" and args.image):
-        from harness.backends.docker import DockerBackend
+        from harness.backends.container import DockerBackend
 
         return DockerBackend.for_args(args)
     return LocalBackend(Path(args.code_path))
@@ -107,7 +107,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     console = Console(stderr=args.json, quiet=args.json)
     if args.cmd_file:
-        from harness.platform import read_cmd_file
+        from harness.cmdfile import read_cmd_file
 
         command = read_cmd_file(Path(args.cmd_file))
         args.image = args.image or command.image

@@ -15,8 +15,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.backends import docker as docker_backend
-from harness.platform import (
+from harness.backends import container as container_backend
+from harness.contract import (
     CONTAINER_PATHS,
     PLATFORM_PYTHON,
     container_shell_command,
@@ -108,7 +108,7 @@ def build_image(
         context = build_context(spec, dockerfile, Path(tmp))
         buildargs = {"BASE_IMAGE": spec.base_image} if spec.base_image else {}
         offline = any((context / ".wheelhouse").glob("*.whl"))
-        return docker_backend.build_image(
+        return container_backend.build_image(
             context, tag, buildargs, on_line, offline=offline, dockerfile=dockerfile
         )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.platform import PlatformRoot
+from harness.contract import PlatformRoot
 
 MARKERS = {
     "docker": "needs a Docker daemon (skipped without one unless --require-docker)",
@@ -126,7 +126,7 @@ def synthetic_checkpoint(platform_root: PlatformRoot):
 def finished_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """One full local validation (train, evaluate, resume, inference), shared by the session."""
     from harness.backends.local import LocalBackend
-    from harness.platform import split_params
+    from harness.contract import split_params
     from harness.validate import Plan, validate
 
     code_path = request.config.getoption("--harness-code-path")

@@ -27,7 +27,7 @@ from harness.checks import (
     check_resume,
 )
 from harness.checks.restore import saved_checkpoints
-from harness.platform import PLATFORM_EXAMPLE_PARAMS, PlatformRoot, flag_value, with_flag
+from harness.contract import PLATFORM_EXAMPLE_PARAMS, PlatformRoot, flag_value, with_flag
 from harness.record import (
     CheckResult,
     PhaseRecord,
@@ -317,7 +317,7 @@ def validate(
     )
     if hasattr(backend, "probe"):  # images only: the platform's assumptions about them
         from harness.checks.image import check_image_contract
-        from harness.platform import container_shell_command
+        from harness.contract import container_shell_command
 
         deploy = container_shell_command(plan.mainfile, plan.train_params).split("&& ", 1)[1]
         run.add(check_image_contract(backend, plan.mainfile, deploy))

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.platform import PlatformPaths, PlatformRoot
+from harness.contract import PlatformPaths, PlatformRoot
 
 
 class BackendError(RuntimeError):

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from harness.backends.base import Backend, JobSpec, LogSink, RunOutcome
-from harness.platform import PlatformPaths, PlatformRoot, job_command
+from harness.contract import PlatformPaths, PlatformRoot, job_command
 from harness.record import local_environment
 
 

@@ -62,7 +62,7 @@ def derived_image(cpu_image: str, tmp_path: Path):
     """
     import docker
 
-    from harness.backends.docker import build_image
+    from harness.backends.container import build_image
 
     client = docker.from_env()
     built = []

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from harness.backends.docker import DockerBackend
-from harness.platform import PlatformRoot, container_shell_command
+from harness.backends.container import DockerBackend
+from harness.contract import PlatformRoot, container_shell_command
 from harness.synthetic import generate_dataset, write_inception_checkpoint
 from harness.validate import Plan, validate
 

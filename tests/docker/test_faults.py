@@ -18,9 +18,9 @@ import docker
 import pytest
 
 from harness.backends.base import JobSpec
-from harness.backends.docker import HARNESS_ENV, DockerBackend, DockerError, build_image
+from harness.backends.container import HARNESS_ENV, DockerBackend, DockerError, build_image
 from harness.cli import main
-from harness.platform import PlatformRoot
+from harness.contract import PlatformRoot
 from harness.validate import Plan, validate
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

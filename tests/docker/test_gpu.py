@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from harness.backends.docker import DockerBackend
+from harness.backends.container import DockerBackend
 from harness.validate import Plan, validate
 
 pytestmark = [pytest.mark.gpu, pytest.mark.docker, pytest.mark.slow]

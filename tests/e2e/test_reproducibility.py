@@ -6,7 +6,7 @@ import pytest
 
 from harness.backends.local import LocalBackend
 from harness.compare import compare
-from harness.platform import PlatformRoot
+from harness.contract import PlatformRoot
 from harness.record import PhaseRecord, RunRecord, read_metrics
 from harness.synthetic import generate_dataset, write_inception_checkpoint
 from harness.validate import Plan

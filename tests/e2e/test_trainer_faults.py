@@ -26,7 +26,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from harness.platform import PlatformRoot
+from harness.contract import PlatformRoot
 from harness.synthetic import (
     SyntheticDataset,
     generate_dataset,

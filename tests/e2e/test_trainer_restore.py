@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness.platform import PlatformRoot, job_command
+from harness.contract import PlatformRoot, job_command
 from harness.synthetic import generate_dataset, write_inception_checkpoint
 
 pytestmark = pytest.mark.slow

@@ -24,10 +24,10 @@ import requests
 import urllib3
 
 from harness.backends.base import JobSpec
-from harness.backends.docker import HARNESS_ENV, DockerBackend, DockerError, build_image
+from harness.backends.container import HARNESS_ENV, DockerBackend, DockerError, build_image
 from harness.backends.local import LocalBackend
 from harness.cli import main
-from harness.platform import PlatformRoot
+from harness.contract import PlatformRoot
 from harness.validate import Plan, new_run_dir, validate
 
 PATTERN = "--input_file_pattern=/train-?????-of-00002"
@@ -595,7 +595,7 @@ def test_job_keys_never_reach_the_record_and_files_are_private(tmp_path, fake_co
 
 def test_mount_points_are_not_writes_outside_output() -> None:
     """`docker diff` lists bind destinations (a mounted checkpoint file) and their parents."""
-    from harness.backends.docker import _outside_output
+    from harness.backends.container import _outside_output
 
     changes = [
         {"Path": path}

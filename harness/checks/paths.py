@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from harness import snapshot
-from harness.platform import PlatformRoot
+from harness.contract import PlatformRoot
 from harness.record import CheckResult
 
 NAME = "path_contract"

@@ -25,7 +25,7 @@ import requests
 import urllib3
 
 from harness.backends.base import Backend, BackendError, JobSpec, LogSink, RunOutcome
-from harness.platform import (
+from harness.contract import (
     CONTAINER_OUTPUT_DIR,
     CONTAINER_PATHS,
     CONTAINER_WORK_DIR,

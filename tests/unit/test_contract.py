@@ -1,15 +1,15 @@
-"""The harness's view of the platform contract (harness/platform.py)."""
+"""The harness's view of the platform contract (harness/contract.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.platform import (
+from harness.cmdfile import read_cmd_file
+from harness.contract import (
     CONTAINER_PATHS,
     PlatformRoot,
     container_shell_command,
     flag_value,
-    read_cmd_file,
     strip_platform_flags,
     with_flag,
 )
