@@ -1,12 +1,15 @@
-"""`uai-harness`: validate a training job, generate inputs, report and compare runs."""
+"""`uai-harness`: validate a training job, generate inputs, report and compare runs, pack.
+
+User input (paths, parameters) is resolved here, once: every folder becomes an
+absolute path before any backend sees it, and the run's Redactor is made from the
+job's parameters before anything is printed.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from rich.console import Console
@@ -14,56 +17,40 @@ from rich.table import Table
 
 from harness import __version__
 from harness.backends.base import BackendError
-from harness.contract import PLATFORM_EXAMPLE_PARAMS, split_params, strip_platform_flags
-from harness.record import CheckResult, RunRecord
+from harness.contract import PLATFORM_EXAMPLE_PARAMS
+from harness.params import flag_value, platform_flags_in, split_params
+from harness.record import FAILED, NOT_RUN, PASSED, RunRecord, dumps
+from harness.redaction import Redactor
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CODE_PATH = REPO_ROOT / "im2txt"
+DEFAULT_CODE_PATH = "im2txt"
+_VERDICT_STYLE = {PASSED: "[green]pass[/]", FAILED: "[red]FAIL[/]", NOT_RUN: "[yellow]not run[/]"}
 
 
-class ConsoleReporter:
-    """Shows the current phase with a spinner and the job's latest step line."""
+def _absolute(path: str | None) -> Path | None:
+    """A user-given path as an absolute one (relative to the current folder)."""
+    return None if path is None else Path(path).expanduser().resolve()
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self._status = None
-        self._phase = ""
-        self._started = time.monotonic()
 
-    def phase(self, name: str, detail: str) -> None:
-        self.close()
-        self._phase, self._started = name, time.monotonic()
-        self.console.print(f"[bold cyan]▶ {name}[/] [dim]{detail}[/]")
-        self._status = self.console.status(f"{name}…")
-        self._status.start()
-
-    def line(self, text: str) -> None:
-        if self._status is not None and (
-            "global step" in text
-            or "Perplexity" in text
-            or text.startswith(("Restored", "Resuming", "error"))
-        ):
-            elapsed = time.monotonic() - self._started
-            self._status.update(f"{self._phase} [{elapsed:4.0f}s] {text[:100]}")
-
-    def check(self, result: CheckResult) -> None:
-        self.close()
-        mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
-        self.console.print(f"  {mark} {result.name}: {result.message}")
-
-    def close(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+def _code_path(given: str) -> Path:
+    """The code folder packed at /data: as given, or ./im2txt of the current folder."""
+    path = _absolute(given)
+    if not path.is_dir():
+        if given == DEFAULT_CODE_PATH:
+            raise ValueError(
+                f"no ./{DEFAULT_CODE_PATH} folder here ({Path.cwd()}): pass --code-path with "
+                "the folder the platform packs at /data"
+            )
+        raise ValueError(f"--code-path {given} is not a folder")
+    return path
 
 
 def _checks_table(record: RunRecord) -> Table:
-    table = Table(title="Checks")
+    table = Table(title=record.summary())
     for column in ("check", "verdict", "seconds", "why"):
         table.add_column(column, overflow="fold")
     for check in record.checks:
-        verdict = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
-        table.add_row(check.name, verdict, f"{check.seconds:.2f}", check.message)
+        verdict = _VERDICT_STYLE.get(check.status, "[dim]n/a[/]")
+        table.add_row(check.name, verdict, f"{check.seconds:.1f}", check.message)
     return table
 
 
@@ -73,65 +60,77 @@ def _backend(args: argparse.Namespace):
     if args.backend == "docker" or (args.backend == "auto" and args.image):
         from harness.backends.container import DockerBackend
 
-        return DockerBackend.for_args(args)
-    return LocalBackend(Path(args.code_path))
+        if not args.image:
+            raise BackendError("--backend docker needs --image (build one with `uai-harness pack`)")
+        return DockerBackend(args.image, gpu=args.gpu, timeout_s=args.timeout)
+    return LocalBackend(_code_path(args.code_path))
 
 
 def _plan(args: argparse.Namespace):
+    from harness.cluster import ClusterSpec
+    from harness.job import DEFAULT_LOSS_TAGS, LossSettings
     from harness.validate import Plan
 
-    overrides = dict(
+    settings = dict(
+        mainfile=args.mainfile,
+        profile=args.profile or ("none" if args.data else "im2txt"),
         steps=args.steps,
+        step_flag=args.step_flag,
         resume_steps=args.resume_steps,
         seed=args.seed,
-        checkpoint_format=args.checkpoint_format,
-        timeout_s=args.timeout,
         num_images=args.num_images,
-        mainfile=args.mainfile,
+        checkpoint_format=args.checkpoint_format,
+        data=_absolute(args.data),
+        pretrained=_absolute(args.pretrained),
+        pretrained_flag=args.pretrained_flag,
+        fine_tune=args.fine_tune,
+        loss=LossSettings(tuple(args.loss_tag or DEFAULT_LOSS_TAGS), args.loss_regex),
+        required_drop=args.required_drop,
+        reproducible=args.reproducible,
+        cluster=ClusterSpec.parse(args.cluster) if args.cluster else None,
+        timeout_s=args.timeout,
         num_gpus=1 if args.gpu else 0,
     )
     if args.train_params is None:
-        return Plan.quick(**overrides)
+        return Plan(**settings)
     params = split_params(args.train_params)
-    stripped = strip_platform_flags(params)
-    if stripped != params:
-        raise SystemExit(
-            "error: --train-params must not set --work_dir/--data_dir/--output_dir/"
-            "--log_dir/--num_gpus: the platform appends those itself"
+    if given := platform_flags_in(params):
+        raise ValueError(
+            f"--train-params must not set {', '.join(given)}: the platform appends "
+            "--work_dir/--data_dir/--output_dir/--log_dir/--num_gpus itself"
         )
-    return Plan(train_params=params, **overrides)
+    return Plan(train_params=params, **settings)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.validate import new_run_dir, validate
+    from harness.console import ConsoleReporter
+    from harness.validate import inspect, new_run_dir, validate
 
-    console = Console(stderr=args.json, quiet=args.json)
     if args.cmd_file:
         from harness.cmdfile import read_cmd_file
 
-        command = read_cmd_file(Path(args.cmd_file))
+        command = read_cmd_file(_absolute(args.cmd_file))
         args.image = args.image or command.image
         args.mainfile, args.train_params = command.mainfile, command.train_params_string
     plan = _plan(args)
+    plan.deploy_command = command.deploy if args.cmd_file else None
+    redactor = Redactor.for_params(plan.train_params)
+    console = Console(stderr=args.json, quiet=args.json, highlight=False)
+    inspect(plan)  # bad input is refused before anything is written
     backend = _backend(args)
-    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(Path(args.out))
-    reporter = ConsoleReporter(console)
-    console.print(
-        f"[bold]uai-harness {__version__}[/] validating with the "
-        f"[bold]{backend.name}[/] backend in {run_dir}"
+    run_dir = _absolute(args.run_dir) if args.run_dir else new_run_dir(_absolute(args.out))
+    batch = flag_value(plan.train_params, "batch_size")
+    reporter = ConsoleReporter(
+        console, redactor, int(batch) if batch and batch.isdigit() else None, args.loss_regex
     )
+    console.print(
+        f"[bold]uai-harness {__version__}[/] validating with the [bold]{backend.name}[/] "
+        f"backend in {run_dir}"
+    )
+    for removed in getattr(backend, "stale_removed", []):
+        console.print(f"  [dim]· removed {removed}, left behind by a crashed harness run[/]")
     try:
-        result = validate(
-            backend,
-            plan,
-            run_dir,
-            reporter,
-            code_path=Path(args.code_path) if backend.name == "local" else None,
-        )
-    except (ValueError, FileNotFoundError) as err:
-        reporter.close()
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        result = validate(backend, plan, run_dir, reporter, redactor)
     finally:
         reporter.close()
     record = result.record
@@ -139,17 +138,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for kind, path in sorted(result.reports.items()):
         console.print(f"{kind}: {path}")
     console.print(f"run record: {run_dir / 'run_record.json'}")
-    verdict = "[green]all checks passed[/]" if record.passed else "[red]some checks failed[/]"
-    console.print(f"{verdict} in {record.timings.get('total', 0):.0f}s")
+    verdict = "[green]PASSED[/]" if record.passed else "[red]FAILED[/]"
+    console.print(f"{verdict} in {record.timings.get('total', 0):.0f}s: {record.summary()}")
     if args.json:
         print(
-            json.dumps(
+            dumps(
                 {
                     "passed": record.passed,
-                    "run_dir": str(run_dir),
+                    "summary": record.summary(),
+                    "run_dir": run_dir,
                     "checks": [c.__dict__ for c in record.checks],
+                    "job": record.job,
                 },
-                default=str,
+                redactor,
             )
         )
     return 0 if record.passed else 1
@@ -162,7 +163,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         write_inception_checkpoint,
     )
 
-    out = Path(args.out)
+    out = _absolute(args.out)
     dataset = generate_dataset(
         out / "data", seed=args.seed, num_images=args.num_images, input_file_pattern=args.pattern
     )
@@ -175,10 +176,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         "checkpoint": str(checkpoint.path),
     }
     if args.coco:
-        coco = generate_coco_dataset(out / "coco", seed=args.seed)
-        written["coco"] = str(coco.root) if hasattr(coco, "root") else str(out / "coco")
+        written["coco"] = str(generate_coco_dataset(out / "coco", seed=args.seed).root)
     print(
-        json.dumps(written, indent=2)
+        dumps(written)
         if args.json
         else "\n".join(f"{key}: {value}" for key, value in written.items())
     )
@@ -188,8 +188,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import write_report
 
-    record = RunRecord.load(args.record)
-    out = Path(args.out) if args.out else Path(args.record).parent
+    record = RunRecord.load(_absolute(args.record))
+    out = _absolute(args.out) if args.out else _absolute(args.record).parent
     for kind, path in sorted(write_report(record, out).items()):
         print(f"{kind}: {path}")
     return 0
@@ -198,8 +198,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import compare
 
-    comparison = compare(RunRecord.load(args.a), RunRecord.load(args.b))
-    print(json.dumps(comparison.to_dict(), indent=2) if args.json else comparison.render_text())
+    comparison = compare(
+        RunRecord.load(_absolute(args.a)),
+        RunRecord.load(_absolute(args.b)),
+        rtol=args.rtol,
+        atol=args.atol,
+    )
+    print(dumps(comparison.to_dict()) if args.json else comparison.render_text())
     return 0 if comparison.identical_losses else 1
 
 
@@ -208,7 +213,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     spec = PackSpec(
-        code_path=Path(args.code_path),
+        code_path=_code_path(args.code_path),
         mainfile=args.mainfile_path,
         train_params=split_params(args.train_params),
         cpu_image=args.cpu_image,
@@ -226,42 +231,101 @@ def cmd_pack(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="uai-harness", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command")
-
+def _validate_parser(sub) -> None:
     validate = sub.add_parser("validate", help="run the job the platform's way and check it")
-    validate.add_argument(
+    job = validate.add_argument_group("the job")
+    job.add_argument(
         "--backend",
         choices=["auto", "local", "docker"],
         default="auto",
         help="auto: docker when --image/--cmd-file is given, else local",
     )
-    validate.add_argument(
+    job.add_argument("--image", default=None, help="validate this docker image")
+    job.add_argument("--cmd-file", default=None, help="uaitrain_cmd.txt from the pack tool")
+    job.add_argument(
         "--code-path",
-        default=str(DEFAULT_CODE_PATH),
-        help="code folder packed at /data (default: this repository's im2txt/)",
+        default=DEFAULT_CODE_PATH,
+        help="code folder packed at /data (local backend; default: ./im2txt)",
     )
-    validate.add_argument("--mainfile", default="train.py")
-    validate.add_argument(
+    job.add_argument("--mainfile", default="train.py")
+    job.add_argument(
         "--train-params",
         default=None,
-        help="the job's own parameters (default: the platform's im2txt example, scaled down)",
+        help='the job\'s own parameters, e.g. --train-params="--max_steps=100" (default: the '
+        "platform's im2txt example, scaled down)",
     )
-    validate.add_argument("--image", default=None, help="validate this docker image")
-    validate.add_argument("--cmd-file", default=None, help="uaitrain_cmd.txt from the pack tool")
-    validate.add_argument("--gpu", action="store_true", help="run with GPUs (--num_gpus=1)")
-    validate.add_argument("--steps", type=int, default=300)
-    validate.add_argument("--resume-steps", type=int, default=20)
-    validate.add_argument("--num-images", type=int, default=4)
-    validate.add_argument("--seed", type=int, default=0)
-    validate.add_argument("--checkpoint-format", choices=["v1", "v2"], default="v1")
-    validate.add_argument("--timeout", type=float, default=600.0, help="seconds per phase")
-    validate.add_argument("--out", default="runs", help="parent folder of run folders")
-    validate.add_argument("--run-dir", default=None, help="exact run folder (overrides --out)")
-    validate.add_argument("--json", action="store_true", help="machine-readable verdict")
+    job.add_argument("--gpu", action="store_true", help="run with GPUs (--num_gpus=1)")
+    job.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ps=N,worker=M",
+        help="run as the platform's distributed mode: one master (the chief) plus these tasks, "
+        "each with its own TF_CONFIG and output folder",
+    )
+    inputs = validate.add_argument_group("inputs")
+    inputs.add_argument(
+        "--profile",
+        choices=["im2txt", "none"],
+        default=None,
+        help="im2txt: generated captioning data plus model checks (default without --data); "
+        "none: your --data and the platform checks only (default with --data)",
+    )
+    inputs.add_argument("--data", default=None, help="your data sample, laid out as /data/data")
+    inputs.add_argument(
+        "--pretrained", default=None, help="the checkpoint the job restores at step 0"
+    )
+    inputs.add_argument(
+        "--pretrained-flag", default=None, help="the job flag naming it (default: found)"
+    )
+    mode = inputs.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--trainable",
+        dest="fine_tune",
+        action="store_true",
+        default=None,
+        help="the job fine-tunes the pretrained variables",
+    )
+    mode.add_argument(
+        "--frozen",
+        dest="fine_tune",
+        action="store_false",
+        help="the job keeps them frozen (default: read from the parameters)",
+    )
+    inputs.add_argument("--num-images", type=int, default=4, help="synthetic images (im2txt)")
+    inputs.add_argument("--seed", type=int, default=0, help="of the synthetic inputs")
+    inputs.add_argument("--checkpoint-format", choices=["v1", "v2"], default="v1")
+    steps = validate.add_argument_group("steps and losses")
+    steps.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training target (default: the job's own, capped by the profile)",
+    )
+    steps.add_argument("--step-flag", default=None, help="the job flag carrying it")
+    steps.add_argument("--resume-steps", type=int, default=20)
+    steps.add_argument(
+        "--loss-tag", action="append", default=None, help="summary tag of the loss (repeatable)"
+    )
+    steps.add_argument(
+        "--loss-regex", default=None, help="stdout regex with (?P<step>...) and (?P<loss>...)"
+    )
+    steps.add_argument("--required-drop", type=float, default=None, help="e.g. 0.25 (25%%)")
+    steps.add_argument(
+        "--reproducible", action="store_true", help="train twice and compare the losses"
+    )
+    out = validate.add_argument_group("run")
+    out.add_argument("--timeout", type=float, default=600.0, help="seconds per phase")
+    out.add_argument("--out", default="runs", help="parent folder of run folders")
+    out.add_argument("--run-dir", default=None, help="exact run folder (overrides --out)")
+    out.add_argument("--json", action="store_true", help="machine-readable verdict on stdout")
     validate.set_defaults(func=cmd_validate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="uai-harness", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    _validate_parser(sub)
 
     generate = sub.add_parser("generate", help="write synthetic records and a checkpoint")
     generate.add_argument("out")
@@ -279,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     packer = sub.add_parser("pack", help="build the job's images and write uaitrain_cmd.txt")
-    packer.add_argument("--code-path", default=str(DEFAULT_CODE_PATH))
+    packer.add_argument("--code-path", default="im2txt")
     packer.add_argument("--mainfile-path", default="train.py")
     packer.add_argument("--train-params", default=" ".join(PLATFORM_EXAMPLE_PARAMS))
     packer.add_argument("--cpu-image", default="im2txt-cpu:uaitrain")
@@ -296,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compare", help="compare two run records (first loss divergence)")
     comp.add_argument("a")
     comp.add_argument("b")
+    comp.add_argument("--rtol", type=float, default=0.0, help="relative loss tolerance")
+    comp.add_argument("--atol", type=float, default=0.0, help="absolute loss tolerance")
     comp.add_argument("--json", action="store_true")
     comp.set_defaults(func=cmd_compare)
     return parser
@@ -305,16 +371,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if not argv:
-        argv = ["validate"]
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv or ["validate"])
     if args.command is None:
         parser.print_help()
         return 2
     try:
         return args.func(args)
     except (ValueError, OSError, BackendError) as err:  # bad input, files, daemon, image
-        print(f"error: {err}", file=sys.stderr)
+        params = getattr(args, "train_params", None) or ""
+        redactor = Redactor.for_params(params.split() if isinstance(params, str) else params)
+        print(f"error: {redactor.text(' '.join(str(err).split()))}", file=sys.stderr)
         return 2
 
 

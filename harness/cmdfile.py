@@ -6,7 +6,8 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from harness.contract import CONTAINER_WORK_DIR, PLATFORM_PYTHON, strip_platform_flags
+from harness.contract import CONTAINER_WORK_DIR, PLATFORM_PYTHON
+from harness.params import strip_platform_flags
 
 
 @dataclasses.dataclass(frozen=True)

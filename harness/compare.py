@@ -169,13 +169,15 @@ def _same_float(a: float, b: float, rtol: float, atol: float) -> bool:
     return abs(a - b) <= atol + rtol * abs(b)
 
 
-def _compare_losses(
+def compare_losses(
     result: PhaseComparison,
     a: Mapping[int, float],
     b: Mapping[int, float],
     rtol: float,
     atol: float,
 ) -> None:
+    """Fill `result` with how two loss curves agree: common steps, steps on one side only,
+    and the first and largest disagreement under the tolerances."""
     common = sorted(a.keys() & b.keys())
     result.steps_compared = len(common)
     result.only_in_a = sorted(a.keys() - b.keys())
@@ -219,7 +221,7 @@ def _compare_phase(
     result = PhaseComparison(name=name, in_a=a is not None, in_b=b is not None)
     if a is None or b is None:
         return result
-    _compare_losses(result, a.losses, b.losses, rtol, atol)
+    compare_losses(result, a.losses, b.losses, rtol, atol)
     result.differences = _phase_differences(a, b)
     if a.environment is not None and b.environment is not None:
         result.environment = diff_environment(a.environment, b.environment)
@@ -295,10 +297,13 @@ def _job_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Change
 
 
 def _version_changes(a: RunRecord, b: RunRecord) -> dict[str, Change]:
-    git_a, git_b = a.git or {}, b.git or {}
+    """Harness version and what identifies the code: folder digest and git state, or image."""
+    code_a, code_b = a.code or {}, b.code or {}
+    git_a, git_b = code_a.get("git") or {}, code_b.get("git") or {}
     pairs = {
         "harness_version": (a.harness_version, b.harness_version),
-        "trainer_version": (a.trainer_version, b.trainer_version),
+        "code.sha256": (code_a.get("sha256"), code_b.get("sha256")),
+        "code.image": (code_a.get("id"), code_b.get("id")),
         "git.commit": (git_a.get("commit"), git_b.get("commit")),
         "git.dirty": (git_a.get("dirty"), git_b.get("dirty")),
     }
@@ -306,7 +311,7 @@ def _version_changes(a: RunRecord, b: RunRecord) -> dict[str, Change]:
 
 
 def _verdicts(record: RunRecord) -> dict[str, str]:
-    return {check.name: check.verdict for check in record.checks}
+    return {check.name: check.status for check in record.checks}
 
 
 def compare(a: RunRecord, b: RunRecord, rtol: float = 0.0, atol: float = 0.0) -> Comparison:

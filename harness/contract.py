@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
+import posixpath
 import shlex
 import shutil
 import stat
@@ -66,6 +66,10 @@ class PlatformRoot:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        if not self.root.is_absolute():
+            raise ValueError(f"platform root {self.root} must be an absolute path")
+
     @property
     def work_dir(self) -> Path:
         return self.root / "data"
@@ -96,6 +100,13 @@ class PlatformRoot:
         for folder in (layout.work_dir, layout.data_dir, layout.output_dir):
             folder.mkdir(parents=True, exist_ok=True)
         return layout
+
+    def host_path(self, container_path: str) -> Path:
+        """Where a path the job sees under /data lies in this root."""
+        relative = posixpath.relpath(posixpath.normpath(container_path), CONTAINER_WORK_DIR)
+        if relative.startswith(".."):
+            raise ValueError(f"{container_path} is not under {CONTAINER_WORK_DIR}")
+        return self.work_dir / relative
 
     def install_code(self, code_path: Path) -> None:
         """Copy a code folder to work_dir, as the platform's pack tool puts it at /data."""
@@ -149,45 +160,11 @@ def container_shell_command(
     return f"cd {CONTAINER_WORK_DIR} && " + " ".join(shlex.quote(part) for part in command)
 
 
-def split_params(train_params: str) -> list[str]:
-    """Split a `--train-params` string like the shell the platform hands it to."""
-    return shlex.split(train_params)
-
-
-def flag_value(params: list[str], name: str) -> str | None:
-    """The last value given to `--name=value` / `--name value` in a parameter list."""
-    value = None
-    for index, item in enumerate(params):
-        if item.startswith(f"--{name}="):
-            value = item.split("=", 1)[1]
-        elif item == f"--{name}" and index + 1 < len(params):
-            value = params[index + 1]
-    return value
-
-
-def with_flag(params: list[str], name: str, value: object) -> list[str]:
-    """Parameters with `--name` set to `value`, replacing earlier settings of it."""
-    kept, skip = [], False
-    for index, item in enumerate(params):
-        if skip:
-            skip = False
-            continue
-        if item.startswith(f"--{name}="):
-            continue
-        if (
-            item == f"--{name}"
-            and index + 1 < len(params)
-            and not params[index + 1].startswith("--")
-        ):
-            skip = True
-            continue
-        kept.append(item)
-    return [*kept, f"--{name}={value}"]
-
-
-_PLATFORM_FLAG_RE = re.compile(r"^--(work_dir|data_dir|output_dir|log_dir|num_gpus)(=|$)")
-
-
-def strip_platform_flags(params: list[str]) -> list[str]:
-    """Remove flags the platform appends itself (users must not pass them)."""
-    return [p for p in params if not _PLATFORM_FLAG_RE.match(p)]
+def job_path_in_container(job_path: str, base: str) -> str:
+    """The container path a job path means, by the platform's rule: a path already under
+    `base` (UCloud's later examples pass `/data/data/train-*`) as it is, anything else joined
+    to `base` by concatenation (the platform example's `/train-*` under data_dir)."""
+    cleaned = posixpath.normpath("/" + job_path.strip().lstrip("/"))
+    if cleaned == base or cleaned.startswith(base.rstrip("/") + "/"):
+        return cleaned
+    return posixpath.normpath(base + cleaned)

@@ -20,8 +20,8 @@ from harness.contract import (
     CONTAINER_PATHS,
     PLATFORM_PYTHON,
     container_shell_command,
-    strip_platform_flags,
 )
+from harness.params import strip_platform_flags
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CMD_FILE = "uaitrain_cmd.txt"

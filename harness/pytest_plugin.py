@@ -1,16 +1,20 @@
-"""pytest plugin: platform fixtures, resource markers, and a finished validation run.
+"""pytest plugin: platform fixtures, resource markers, a finished validation, leftover checks.
 
 Registered through the `pytest11` entry point, so a user's own test suite gets
 `platform_root`, `synthetic_dataset`, `synthetic_checkpoint` and `finished_run`
-by installing the harness. Tests marked `docker` or `gpu` are skipped with the
-reason when the resource is absent, except under `--require-docker`, where a
-missing daemon fails them: CI must never pass by skipping.
+by installing the harness. Tests *marked* `docker` or `gpu` (markers only, never
+folder or file names) are skipped with the reason when the resource is absent,
+except under `--require-docker`, where a missing daemon fails them: CI must never
+pass by skipping. With `--require-docker` the session also fails if any container,
+network or image labelled with its session id is left behind.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -29,12 +33,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--require-docker",
         action="store_true",
-        help="fail, instead of skipping, docker tests when no daemon answers",
+        help="fail, instead of skipping, docker tests when no daemon answers; fail the "
+        "session if it leaves containers, networks or images behind",
     )
     group.addoption(
         "--harness-code-path",
         default=None,
-        help="code folder for finished_run (default: this repository's im2txt/)",
+        help="code folder for finished_run (default: ./im2txt of the rootdir)",
     )
     group.addoption(
         "--harness-train-params",
@@ -46,19 +51,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    from harness.backends.daemon import SESSION_ENV
+
+    # One id for everything this test session creates, so leftovers can be found.
+    os.environ.setdefault(SESSION_ENV, f"pytest-{uuid.uuid4().hex[:10]}")
 
 
 @functools.cache
 def docker_unavailable_reason() -> str | None:
     """None when a Docker daemon answers, else why not."""
-    try:
-        import docker
+    from harness.backends import daemon
 
-        client = docker.from_env(timeout=10)
-        client.ping()
-        client.close()
-    except Exception as err:  # noqa: BLE001 - any failure means "no usable daemon"
-        return f"no Docker daemon answers ({type(err).__name__}: {err})"
+    try:
+        daemon.client(timeout=10).close()
+    except daemon.DockerError as err:
+        return str(err)
     return None
 
 
@@ -70,21 +77,25 @@ def gpu_unavailable_reason() -> str | None:
     reason = docker_unavailable_reason()
     if reason:
         return reason
-    import docker
+    from harness.backends import daemon
 
-    runtimes = docker.from_env().info().get("Runtimes", {})
+    runtimes = daemon.client().info().get("Runtimes", {})
     if "nvidia" not in runtimes and shutil.which("nvidia-container-runtime") is None:
         return "Docker has no NVIDIA runtime (install nvidia-container-toolkit)"
     return None
 
 
+def _marked(item: pytest.Item, name: str) -> bool:
+    return item.get_closest_marker(name) is not None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     require_docker = config.getoption("--require-docker")
     for item in items:
-        if "gpu" in item.keywords and (reason := gpu_unavailable_reason()):
+        if _marked(item, "gpu") and (reason := gpu_unavailable_reason()):
             item.add_marker(pytest.mark.skip(reason=reason))
         elif (
-            "docker" in item.keywords
+            _marked(item, "docker")
             and not require_docker
             and (reason := docker_unavailable_reason())
         ):
@@ -93,11 +104,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if (
-        "docker" in item.keywords
+        _marked(item, "docker")
         and item.config.getoption("--require-docker")
         and (reason := docker_unavailable_reason())
     ):
         pytest.fail(f"--require-docker is set but {reason}", pytrace=False)
+
+
+def leftovers() -> list[str]:
+    """Containers, networks and images labelled with this session's id that still exist."""
+    from harness.backends import daemon
+
+    api = daemon.client(timeout=30)
+    selector = {"label": f"{daemon.SESSION_LABEL}={daemon.session_id()}"}
+    found = [
+        f"container {c.name} ({c.status})" for c in api.containers.list(all=True, filters=selector)
+    ]
+    found += [f"network {n.name}" for n in api.networks.list(filters=selector)]
+    found += [f"image {i.tags or i.short_id}" for i in api.images.list(filters=selector)]
+    return found
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not session.config.getoption("--require-docker") or docker_unavailable_reason():
+        return
+    left = leftovers()
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = "the test session left behind: " + "; ".join(left)
+        if reporter is not None:
+            reporter.write_line(f"ERROR {text}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture
@@ -126,12 +164,15 @@ def synthetic_checkpoint(platform_root: PlatformRoot):
 def finished_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """One full local validation (train, evaluate, resume, inference), shared by the session."""
     from harness.backends.local import LocalBackend
-    from harness.contract import split_params
+    from harness.params import split_params
     from harness.validate import Plan, validate
 
-    code_path = request.config.getoption("--harness-code-path")
-    code_path = Path(code_path) if code_path else Path(__file__).resolve().parents[1] / "im2txt"
+    given = request.config.getoption("--harness-code-path")
+    code_path = Path(given) if given else Path(request.config.rootpath) / "im2txt"
+    code_path = code_path.resolve()
+    if not code_path.is_dir():
+        pytest.fail(f"finished_run: no code folder {code_path}; pass --harness-code-path")
     params = request.config.getoption("--harness-train-params")
-    plan = Plan(train_params=split_params(params)) if params else Plan.quick()
+    plan = Plan(train_params=split_params(params)) if params else Plan()
     run_dir = tmp_path_factory.mktemp("finished-run")
-    return validate(LocalBackend(code_path), plan, run_dir, code_path=code_path)
+    return validate(LocalBackend(code_path), plan, run_dir)

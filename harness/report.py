@@ -1,8 +1,8 @@
 """A run record as documents people read: Markdown, one self-contained HTML file, a plot.
 
 `report.html` carries its CSS and the loss plot (base64 PNG) inline, so it can be
-mailed or attached to a ticket on its own. All text from the record is escaped
-and passed through `redact` again, since check messages quote job output.
+mailed or attached to a ticket on its own. Reports are rendered from a stored
+record, which was redacted when it was written; all its text is escaped here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.record import PhaseRecord, RunRecord, redact
+from harness.record import PhaseRecord, RunRecord
 
 PLOT_NAME = "loss.png"
 MARKDOWN_NAME = "report.md"
@@ -80,14 +80,6 @@ def loss_plot_png(phases: Sequence[PhaseRecord], log_scale: bool = False) -> byt
 # --------------------------------------------------------------------------- shared facts
 
 
-def _verdict(record: RunRecord) -> str:
-    ran = [check for check in record.checks if not check.skipped]
-    failed = sum(not check.passed for check in ran)
-    skipped = len(record.checks) - len(ran)
-    word = "PASSED" if record.passed else "FAILED"
-    return f"{word}: {len(ran) - failed} of {len(ran)} checks passed, {skipped} skipped"
-
-
 def _loss_text(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
@@ -108,8 +100,12 @@ def _phase_row(phase: PhaseRecord) -> list[str]:
     ]
 
 
+def _with_warnings(check) -> str:
+    return "\n".join([check.message, *(f"warning: {w}" for w in check.warnings)])
+
+
 PHASE_HEADER = ["phase", "backend", "exit code", "seconds", "steps", "first loss", "last loss"]
-CHECK_HEADER = ["check", "verdict", "message", "seconds"]
+CHECK_HEADER = ["check", "verdict", "message", "seconds (phases + check)"]
 
 
 def _environment_rows(record: RunRecord) -> list[tuple[str, str]]:
@@ -117,11 +113,14 @@ def _environment_rows(record: RunRecord) -> list[tuple[str, str]]:
     rows = [(key, str(env[key])) for key in sorted(env) if key != "pip_freeze"]
     rows.append(("packages", str(len(env.get("pip_freeze") or []))))
     rows.append(("harness", record.harness_version))
-    if record.trainer_version:
-        rows.append(("trainer", record.trainer_version))
-    if record.git:
-        dirty = " (dirty)" if record.git.get("dirty") else ""
-        rows.append(("git", f"{record.git.get('commit')}{dirty} in {record.git.get('repo')}"))
+    code = record.code or {}
+    if code.get("kind") == "image":
+        rows.append(("code", f"image {code.get('name')} ({code.get('id')})"))
+    elif code:
+        rows.append(("code", f"{code.get('path')} (sha256 {str(code.get('sha256'))[:16]})"))
+    if git := code.get("git"):
+        dirty = " (dirty)" if git.get("dirty") else ""
+        rows.append(("git", f"{git.get('commit')}{dirty} in {git.get('repo')}"))
     rows.extend((f"host {key}", str(value)) for key, value in sorted(record.host.items()))
     return rows
 
@@ -138,7 +137,7 @@ def _job_rows(record: RunRecord) -> list[tuple[str, str]]:
 
 def _md(text: Any) -> str:
     """A Markdown table cell: HTML escaped (`<S>` is a caption token), pipes and newlines safe."""
-    escaped = html.escape(redact(str(text)), quote=False).replace("|", "\\|")
+    escaped = html.escape(str(text), quote=False).replace("|", "\\|")
     return escaped.replace("\r", "").replace("\n", "<br>")
 
 
@@ -166,7 +165,7 @@ def render_markdown(record: RunRecord, plot_name: str = PLOT_NAME) -> str:
     lines = [
         "# UAI-Train harness report",
         "",
-        f"**{_verdict(record)}**",
+        f"**{record.summary()}**",
         "",
         f"Created {_md(record.created)} with harness {_md(record.harness_version)}.",
         "",
@@ -175,7 +174,7 @@ def render_markdown(record: RunRecord, plot_name: str = PLOT_NAME) -> str:
         *_md_table(
             CHECK_HEADER,
             (
-                [check.name, check.verdict.upper(), check.message, f"{check.seconds:.2f}"]
+                [check.name, check.status.upper(), _with_warnings(check), f"{check.seconds:.2f}"]
                 for check in record.checks
             ),
         ),
@@ -189,10 +188,10 @@ def render_markdown(record: RunRecord, plot_name: str = PLOT_NAME) -> str:
     ]
     for phase in record.phases:
         lines.append(f"Command of phase {_md(phase.name)}:")
-        lines.extend(["", *_fence(redact(" ".join(phase.command))), ""])
+        lines.extend(["", *_fence(" ".join(phase.command)), ""])
         if phase.exit_code != 0 and phase.log_tail:
             lines.append(f"Log tail of phase {_md(phase.name)} (exit code {phase.exit_code}):")
-            lines.extend(["", *_fence(redact(phase.log_tail)), ""])
+            lines.extend(["", *_fence(phase.log_tail), ""])
     lines.extend(["## Job", "", *_md_table(["key", "value"], _job_rows(record)), ""])
     lines.extend(
         ["## Environment", "", *_md_table(["key", "value"], _environment_rows(record)), ""]
@@ -229,7 +228,8 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertica
 th { background: #f2f2f2; }
 tr.passed td.verdict-cell { background: #d8f3dc; color: #1b4332; font-weight: bold; }
 tr.failed td.verdict-cell { background: #ffd6d6; color: #7f1d1d; font-weight: bold; }
-tr.skipped td.verdict-cell { background: #eee; color: #555; }
+tr.not-run td.verdict-cell { background: #fff3cd; color: #7a5b00; }
+tr.not-applicable td.verdict-cell { background: #eee; color: #555; }
 pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; white-space: pre-wrap; }
 td.message { white-space: pre-wrap; }
 img.plot { max-width: 100%; border: 1px solid #ddd; }
@@ -238,7 +238,7 @@ details { margin: 0.4em 0; }
 
 
 def _h(text: Any) -> str:
-    return html.escape(redact(str(text)), quote=True)
+    return html.escape(str(text), quote=True)
 
 
 def _html_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -254,9 +254,9 @@ def _html_checks(record: RunRecord) -> str:
     for check in record.checks:
         evidence = json.dumps(check.evidence, indent=2, sort_keys=True, default=str)
         rows.append(
-            f'<tr class="{check.verdict}"><td>{_h(check.name)}</td>'
-            f'<td class="verdict-cell">{_h(check.verdict.upper())}</td>'
-            f'<td class="message">{_h(check.message)}'
+            f'<tr class="{check.status.replace(" ", "-")}"><td>{_h(check.name)}</td>'
+            f'<td class="verdict-cell">{_h(check.status.upper())}</td>'
+            f'<td class="message">{_h(_with_warnings(check))}'
             f"<details><summary>evidence</summary><pre>{_h(evidence)}</pre></details></td>"
             f"<td>{check.seconds:.2f}</td></tr>"
         )
@@ -297,7 +297,7 @@ def render_html(record: RunRecord, png: bytes) -> str:
 <body>
 <h1>UAI-Train harness report</h1>
 <p>Created {_h(record.created)} with harness {_h(record.harness_version)}.</p>
-<p class="verdict {verdict_class}">{_h(_verdict(record))}</p>
+<p class="verdict {verdict_class}">{_h(record.summary())}</p>
 <h2>Checks</h2>
 {_html_checks(record)}
 <h2>Phases</h2>

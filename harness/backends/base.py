@@ -9,6 +9,10 @@ from pathlib import Path
 
 from harness.contract import PlatformPaths, PlatformRoot
 
+# The whole environment a job gets from the harness besides its image's or PATH/HOME:
+# nothing of the host's, which may hold credentials.
+HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "1"}
+
 
 class BackendError(RuntimeError):
     """The backend itself (not the job) could not run: its message is the user's answer."""
@@ -16,15 +20,22 @@ class BackendError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
-    """One invocation of the user's job: the main file and its own parameters."""
+    """One invocation of a job entry point: the file and its own parameters."""
 
     mainfile: str = "train.py"
     train_params: tuple[str, ...] = ()
     num_gpus: int = 0
     timeout_s: float = 600.0
-    env: tuple[tuple[str, str], ...] = ()
     # Tools such as run_inference.py take no platform flags; the harness passes paths itself.
     append_platform_flags: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """One task of a distributed job: its name (`worker-0`) and its TF_CONFIG."""
+
+    name: str
+    tf_config: str
 
 
 @dataclasses.dataclass
@@ -38,17 +49,17 @@ class RunOutcome:
     timed_out: bool = False
     backend: str = ""
     image: dict | None = None
-    environment: dict | None = None
-    written_outside_output: list[str] = dataclasses.field(default_factory=list)
+    # Container paths `docker diff` reports as changed (raw; the path check classifies them).
+    container_changes: list[str] = dataclasses.field(default_factory=list)
     # Why the backend lost the job (daemon gone, process not started), as opposed to the
-    # job's own failure; the phase fails with this message instead of an exception.
+    # job's own failure.
     error: str | None = None
 
     @property
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def log_tail(self, lines: int = 40) -> str:
+    def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self.log_text.splitlines()[-lines:])
 
     @property
@@ -59,20 +70,73 @@ class RunOutcome:
 LogSink = Callable[[str], None]
 
 
+class RunningJob(abc.ABC):
+    """A job started by a backend and not yet finished (one task of a cluster, say)."""
+
+    @abc.abstractmethod
+    def poll(self) -> int | None:
+        """The exit code once the job has exited, else None."""
+
+    @abc.abstractmethod
+    def stop(self, grace_s: float) -> None:
+        """Ask the job to stop (SIGTERM), and kill it if it has not after `grace_s`."""
+
+    @abc.abstractmethod
+    def finish(self, timeout_s: float) -> RunOutcome:
+        """Wait for the job (killing it after `timeout_s`), clean up, and say how it ended."""
+
+
+class FinishedJob(RunningJob):
+    """A job that ended before it could start (no interpreter, no container)."""
+
+    def __init__(self, outcome: RunOutcome) -> None:
+        self.outcome = outcome
+
+    def poll(self) -> int | None:
+        return self.outcome.exit_code
+
+    def stop(self, grace_s: float) -> None:
+        pass
+
+    def finish(self, timeout_s: float) -> RunOutcome:
+        return self.outcome
+
+
 class Backend(abc.ABC):
     """Runs a job against a platform root and reports how it ended."""
 
     name: str = "abstract"
+    runs_image: bool = False
 
     @abc.abstractmethod
     def prepare(self, root: PlatformRoot) -> None:
         """Make the job's code available at the root's work_dir (or in the image)."""
 
     @abc.abstractmethod
+    def start(
+        self,
+        job: JobSpec,
+        root: PlatformRoot,
+        log_path: Path,
+        on_line: LogSink | None = None,
+        task: TaskSpec | None = None,
+    ) -> RunningJob:
+        """Start `job` with the platform's flags, streaming lines to `on_line`; as one task
+        of a cluster when `task` is given."""
+
     def run(
         self, job: JobSpec, root: PlatformRoot, log_path: Path, on_line: LogSink | None = None
     ) -> RunOutcome:
-        """Run `job` with the platform's flags, streaming lines to `on_line`."""
+        """Run `job` to its end (or its time limit)."""
+        return self.start(job, root, log_path, on_line).finish(job.timeout_s)
+
+    def cluster_addresses(self, names: list[str]) -> dict[str, str]:
+        """`host:port` each named task is reached at by the others."""
+        raise BackendError(f"the {self.name} backend cannot run a cluster")
+
+    def close_cluster(self) -> list[str]:
+        """Release what `cluster_addresses` set up; problems are returned, never raised."""
+        return []
 
     @abc.abstractmethod
     def paths(self, root: PlatformRoot) -> PlatformPaths:
@@ -82,7 +146,23 @@ class Backend(abc.ABC):
     def environment(self) -> dict:
         """Python/TF versions and `pip freeze` of what actually runs the job."""
 
-    def pretrained_checkpoint(self, root: PlatformRoot, relative: str) -> Path | None:
-        """Host path of the pretrained checkpoint the job sees at work_dir/relative."""
-        candidate = root.work_dir / relative.lstrip("/")
+    @abc.abstractmethod
+    def describe_code(self) -> dict:
+        """What identifies the job's code: a folder's digest, or an image's id."""
+
+    @abc.abstractmethod
+    def read_code(self, relative: str) -> str | None:
+        """A text file of the job's code (`evaluate.py`), or None when it has none."""
+
+    def shipped_file(self, root: PlatformRoot, container_path: str) -> Path | None:
+        """Host path of a file the job's code brings at `container_path` (after `prepare`)."""
+        candidate = root.host_path(container_path)
         return candidate if candidate.exists() else None
+
+    @abc.abstractmethod
+    def expose(self, root: PlatformRoot, container_path: str) -> None:
+        """Make the files written at `root.host_path(container_path)*` visible to the job."""
+
+    def mount_points(self, root: PlatformRoot) -> list[str]:
+        """Container paths the backend mounts for `root` (they show up in `docker diff`)."""
+        return []

@@ -3,29 +3,44 @@
 `docker run -v <data>:/data/data -v <output>:/data/output IMAGE /bin/bash -c
 "cd /data && /usr/bin/python /data/train.py <params> --work_dir=/data ..."`,
 plus what a careful platform adds: no network, data read-only, no privileges,
-only the harness's own environment variables. The container is always removed;
-`docker diff` tells what it wrote outside /data/output; files it wrote as root
-are handed back to the invoking user. A daemon that fails mid-run ends the
-phase with a message naming the failure instead of an exception.
+only the harness's own environment variables. Every container goes through
+`daemon.managed_container`, so it is removed whatever happens; `docker diff`
+reports what the job changed outside its mounts; files it wrote as root are
+handed back to the invoking user. A daemon that fails mid-run ends the phase with
+a message naming the failure instead of an exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import posixpath
 import tarfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import IO
 
 import docker
 import requests
-import urllib3
 
-from harness.backends.base import Backend, BackendError, JobSpec, LogSink, RunOutcome
+from harness.backends import daemon
+from harness.backends.base import (
+    HARNESS_ENV,
+    Backend,
+    FinishedJob,
+    JobSpec,
+    LogSink,
+    RunningJob,
+    RunOutcome,
+    TaskSpec,
+)
+from harness.backends.daemon import DAEMON_ERRORS, DockerError, one_line
 from harness.contract import (
+    CONTAINER_DATA_DIR,
     CONTAINER_OUTPUT_DIR,
     CONTAINER_PATHS,
     CONTAINER_WORK_DIR,
@@ -34,17 +49,12 @@ from harness.contract import (
     container_shell_command,
 )
 
-# What the SDK raises when the daemon fails or vanishes (APIError is a RequestException too).
-DAEMON_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
-# The whole environment a job container gets besides the image's own ENV: nothing of the host's.
-HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "1"}
-LABEL = "uai-harness"
 _PROBE_TIMEOUT_S = 300
 _KILLED_WAIT_S = 60
 _LOG_DRAIN_S = 10
 _BUILD_TAIL_LINES = 15
-# Paths a Python job may touch without breaking the contract (byte-code caches).
-_IGNORED_DIFF = ("__pycache__", ".pyc", "/tmp", "/root/.cache", "/root/.keras")
+# Every task of a cluster listens on this port, each on its own container address.
+CLUSTER_PORT = 2222
 _ENVIRONMENT_PROBE = (
     "import json, platform, importlib.metadata as m\n"
     "info = {'python': platform.python_version(), 'platform': platform.platform()}\n"
@@ -59,39 +69,6 @@ _ENVIRONMENT_PROBE = (
     "    {f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions()})\n"
     "print(json.dumps(info))\n"
 )
-
-
-class DockerError(BackendError):
-    """The Docker daemon, image or container failed; the message says which."""
-
-
-def one_line(err: BaseException) -> str:
-    """An exception as one line (type and message), fit for a verdict or a CLI error."""
-    text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-def _is_read_timeout(err: BaseException) -> bool:
-    """Whether `wait(timeout=...)` expired: over a unix socket the SDK reports that as a
-    ConnectionError wrapping urllib3's ReadTimeoutError, over TCP as ReadTimeout."""
-    if isinstance(err, requests.exceptions.ReadTimeout):
-        return True
-    return isinstance(err, requests.exceptions.ConnectionError) and any(
-        isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in err.args
-    )
-
-
-def _client() -> docker.DockerClient:
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except DAEMON_ERRORS as err:
-        raise DockerError(
-            f"no Docker daemon answers at {host} ({one_line(err)}); "
-            "start dockerd or set DOCKER_HOST"
-        ) from err
-    return client
 
 
 def build_image(
@@ -111,7 +88,7 @@ def build_image(
     A failing step raises DockerError naming it, with the build log's last lines, so a
     broken Dockerfile reads as one clear error rather than an SDK traceback.
     """
-    client = client or _client()
+    client = client or daemon.client()
     log: list[str] = []
     try:
         for chunk in client.api.build(
@@ -143,12 +120,19 @@ class DockerBackend(Backend):
     """Runs phases as containers of `image`; the code lives in the image at /data."""
 
     name = "docker"
+    runs_image = True
 
     def __init__(
-        self, image: str, gpu: bool = False, client: docker.DockerClient | None = None
+        self,
+        image: str,
+        gpu: bool = False,
+        client: docker.DockerClient | None = None,
+        timeout_s: float = 600.0,
     ) -> None:
-        self.client = client or _client()
+        self.client = client or daemon.client()
         self.gpu = gpu
+        self.timeout_s = timeout_s
+        self.stale_removed = daemon.remove_stale(self.client)
         try:
             self.image = self.client.images.get(image)
         except docker.errors.ImageNotFound as err:
@@ -159,14 +143,9 @@ class DockerBackend(Backend):
         except DAEMON_ERRORS as err:
             raise DockerError(f"cannot inspect image {image!r}: {one_line(err)}") from err
         self.image_name = image
-        self._mounts: dict[str, dict] = {}
-        self._labels = {LABEL: "1"}
-
-    @classmethod
-    def for_args(cls, args) -> DockerBackend:
-        if not args.image:
-            raise DockerError("--backend docker needs --image (build one with `uai-harness pack`)")
-        return cls(args.image, gpu=args.gpu)
+        # Per platform root: host path -> mount (data, output, exposed pretrained files).
+        self._mounts: dict[Path, dict[str, dict]] = {}
+        self._network = None
 
     def image_info(self) -> dict:
         return {
@@ -176,109 +155,126 @@ class DockerBackend(Backend):
             "digests": self.image.attrs.get("RepoDigests", []),
         }
 
+    def describe_code(self) -> dict:
+        return {"kind": "image", **self.image_info()}
+
     def paths(self, root: PlatformRoot) -> PlatformPaths:
         return CONTAINER_PATHS
 
     def prepare(self, root: PlatformRoot) -> None:
-        """The code is in the image; only data and output are mounted. Containers are
-        labelled with the root, so concurrent runs can tell theirs apart."""
-        self._mounts = {
-            str(root.data_dir): {"bind": CONTAINER_PATHS.data_dir, "mode": "ro"},
+        """The code is in the image; only data (read-only) and output are mounted."""
+        self._mounts[root.root] = {
+            str(root.data_dir): {"bind": CONTAINER_DATA_DIR, "mode": "ro"},
             str(root.output_dir): {"bind": CONTAINER_OUTPUT_DIR, "mode": "rw"},
         }
-        self._labels = {LABEL: "1", f"{LABEL}.root": str(root.root)}
 
-    def _hardened(self) -> dict:
-        """Settings every container of the harness gets: no network, no privileges,
-        and the GPUs (the platform's `--gpus`) when this backend runs GPU jobs."""
+    def mount_points(self, root: PlatformRoot) -> list[str]:
+        return sorted(mount["bind"] for mount in self._mounts.get(root.root, {}).values())
+
+    def _settings(self, seconds: float, root: PlatformRoot | None = None) -> dict:
+        """Settings every container of the harness gets: no network, no privileges, labels
+        with a deadline (and the root, so concurrent runs tell theirs apart), and the GPUs
+        (the platform's `--gpus`) for GPU jobs."""
         gpus = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if self.gpu else []
+        extra = {f"{daemon.LABEL}.root": str(root.root)} if root is not None else {}
         return {
             "network_mode": "none",
             "privileged": False,
             "security_opt": ["no-new-privileges"],
-            "labels": dict(self._labels),
+            "labels": daemon.labels(seconds + _KILLED_WAIT_S, **extra),
             "device_requests": gpus,
         }
 
-    def image_file(self, path: str) -> bytes | None:
-        """A file's bytes from inside the image, or None when it is not there."""
+    def _image_files(self, path: str) -> dict[str, bytes]:
+        """Files of the image at `path` (a file, or a folder's files), by name; {} if absent."""
+        problems: list[str] = []
         try:
-            container = self.client.containers.create(
-                self.image.id, command=["true"], **self._hardened()
-            )
-        except DAEMON_ERRORS as err:
-            raise DockerError(
-                f"cannot create a container of {self.image_name}: {one_line(err)}"
-            ) from err
-        try:
-            stream, _ = container.get_archive(path)
-            archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
-            handle = archive.extractfile(archive.getmembers()[0])
-            return handle.read() if handle else None
+            with daemon.managed_container(
+                self.client, self.image.id, ["true"], problems, **self._settings(60)
+            ) as container:
+                stream, _ = container.get_archive(path)
+                archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
+                return {
+                    posixpath.basename(member.name): handle.read()
+                    for member in archive.getmembers()
+                    if member.isfile() and (handle := archive.extractfile(member)) is not None
+                }
         except docker.errors.NotFound:
-            return None
+            return {}
         except (*DAEMON_ERRORS, tarfile.TarError) as err:
             raise DockerError(
                 f"cannot read {path} from {self.image_name}: {one_line(err)}"
             ) from err
-        finally:
-            _remove(container)
 
-    def pretrained_checkpoint(self, root: PlatformRoot, relative: str) -> Path | None:
-        """Use the image's own checkpoint when it has one; else mount the synthetic one."""
-        inside = f"{CONTAINER_WORK_DIR}/{relative.lstrip('/')}"
-        content = self.image_file(inside)
-        if content is not None:
-            copy = root.root / "image-checkpoint" / Path(inside).name
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.write_bytes(content)
-            return copy
-        host = root.work_dir / relative.lstrip("/")
+    def read_code(self, relative: str) -> str | None:
+        found = self._image_files(f"{CONTAINER_WORK_DIR}/{relative}")
+        content = found.get(posixpath.basename(relative))
+        return content.decode(errors="replace") if content is not None else None
+
+    def shipped_file(self, root: PlatformRoot, container_path: str) -> Path | None:
+        """A checkpoint the image brings at `container_path` (V1 file or V2 prefix), copied
+        out so the checks can compare against exactly what the job restores."""
+        folder, name = posixpath.split(container_path)
+        copies = root.root / "image-files"
+        found = False
+        for suffix in ("", ".index", ".data-00000-of-00001"):
+            for file_name, content in self._image_files(f"{folder}/{name}{suffix}").items():
+                copies.mkdir(parents=True, exist_ok=True)
+                (copies / file_name).write_bytes(content)
+                found = True
+        return copies / name if found else None
+
+    def expose(self, root: PlatformRoot, container_path: str) -> None:
+        """Mount the files written for `container_path` read-only where the job looks
+        (files under data_dir are in the data mount already)."""
+        if container_path.startswith(CONTAINER_DATA_DIR + "/"):
+            return
+        host = root.host_path(container_path)
         for part in sorted(host.parent.glob(host.name + "*")):
-            self._mounts[str(part)] = {"bind": f"{CONTAINER_WORK_DIR}/{part.name}", "mode": "ro"}
-        return host if host.exists() else None
+            bind = posixpath.join(posixpath.dirname(container_path), part.name)
+            self._mounts[root.root][str(part)] = {"bind": bind, "mode": "ro"}
 
     def probe(self, command: list[str]) -> tuple[int, str]:
         """Run a short command in a fresh container of the image: (exit code, output).
 
-        A daemon failure comes back as exit code -1 with a last line naming it, which
-        the image check shows as its verdict.
+        A daemon failure, or a command the container cannot start, comes back as exit
+        code -1 with a last line naming it, which the image check shows as its verdict.
         """
-        container = None
+        problems: list[str] = []
         try:
-            container = self.client.containers.create(self.image.id, command, **self._hardened())
-            container.start()
-            code = int(container.wait(timeout=_PROBE_TIMEOUT_S)["StatusCode"])
-            return code, container.logs().decode(errors="replace")
+            with daemon.managed_container(
+                self.client, self.image.id, command, problems, **self._settings(_PROBE_TIMEOUT_S)
+            ) as container:
+                container.start()
+                code = int(container.wait(timeout=_PROBE_TIMEOUT_S)["StatusCode"])
+                return code, container.logs().decode(errors="replace")
         except DAEMON_ERRORS as err:
-            if _is_read_timeout(err):
+            if daemon.is_read_timeout(err):
                 return -1, f"image probe timed out after {_PROBE_TIMEOUT_S} s"
-            return -1, f"image probe failed: the Docker daemon failed: {one_line(err)}"
-        finally:
-            if container is not None:
-                _remove(container)
+            return -1, f"image probe failed: {one_line(err)}"
 
     def environment(self) -> dict:
         """The image's versions and `pip freeze`; a failed probe is recorded, not raised."""
+        code, output = self.probe(["/usr/bin/python", "-c", _ENVIRONMENT_PROBE])
+        lines = output.strip().splitlines()
         try:
-            output = self.client.containers.run(
-                self.image.id,
-                ["/usr/bin/python", "-c", _ENVIRONMENT_PROBE],
-                remove=True,
-                stdout=True,
-                stderr=False,
-                **self._hardened(),
-            )
-            lines = output.decode(errors="replace").strip().splitlines()
-            environment = json.loads(lines[-1]) if lines else {"error": "the probe printed nothing"}
-        except (*DAEMON_ERRORS, ValueError) as err:
-            environment = {"error": f"environment probe failed: {one_line(err)}"}
+            environment = json.loads(lines[-1]) if code == 0 and lines else None
+        except ValueError:
+            environment = None
+        if environment is None:
+            tail = lines[-1] if lines else "no output"
+            environment = {"error": f"environment probe failed (exit {code}): {tail}"}
         environment["image"] = self.image_info()
         return environment
 
-    def run(
-        self, job: JobSpec, root: PlatformRoot, log_path: Path, on_line: LogSink | None = None
-    ) -> RunOutcome:
+    def start(
+        self,
+        job: JobSpec,
+        root: PlatformRoot,
+        log_path: Path,
+        on_line: LogSink | None = None,
+        task: TaskSpec | None = None,
+    ) -> RunningJob:
         shell = container_shell_command(
             job.mainfile,
             list(job.train_params),
@@ -288,86 +284,149 @@ class DockerBackend(Backend):
         command = ["/bin/bash", "-c", shell]
         log_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        exit_code, timed_out, error, outside = -1, False, None, []
-        container = pump = None
-        with open(log_path, "w") as log:
-            try:
-                container = self.client.containers.create(
+        settings = self._settings(job.timeout_s, root)
+        environment = dict(HARNESS_ENV)
+        if task is not None:  # on the cluster's own network, reachable by its task name
+            environment["TF_CONFIG"] = task.tf_config
+            del settings["network_mode"]
+            settings.update(
+                network=self._network.name,
+                networking_config={
+                    self._network.name: self.client.api.create_endpoint_config(aliases=[task.name])
+                },
+                hostname=task.name,
+            )
+        job_run = _ContainerJob(self, root, command, log_path, on_line, started)
+        try:
+            job_run.container = job_run.stack.enter_context(
+                daemon.managed_container(
+                    self.client,
                     self.image.id,
                     command,
-                    volumes=self._mounts,
-                    environment={**HARNESS_ENV, **dict(job.env)},
-                    **self._hardened(),
+                    job_run.problems,
+                    volumes=self._mounts[root.root],
+                    environment=environment,
+                    **settings,
                 )
-                container.start()
-                pump = threading.Thread(target=_pump, args=(container, log, on_line), daemon=True)
-                pump.start()
-                exit_code, timed_out = _wait(container, job.timeout_s)
-                outside = _outside_output(
-                    container.diff() or [], {mount["bind"] for mount in self._mounts.values()}
-                )
-            except DAEMON_ERRORS as err:
-                error = f"the Docker daemon failed: {one_line(err)}"
-            finally:
-                if pump is not None:
-                    pump.join(timeout=_LOG_DRAIN_S)
-                problems = self._clean_up(container, root)
-            for problem in problems:
-                log.write(f"\n[uai-harness] {problem}\n")
-        if error and problems:
-            error += "; then " + "; ".join(problems)
-        return RunOutcome(
-            command=command,
-            exit_code=exit_code,
-            seconds=time.monotonic() - started,
-            log_path=log_path,
-            timed_out=timed_out,
-            backend=self.name,
-            image=self.image_info(),
-            written_outside_output=outside,
-            error=error,
-        )
+            )
+            job_run.container.start()
+        except DAEMON_ERRORS as err:
+            job_run.error = f"the Docker daemon failed: {one_line(err)}"
+            return FinishedJob(job_run.finish(0))
+        job_run.pump.start()
+        return job_run
 
-    def _clean_up(self, container, root: PlatformRoot) -> list[str]:
-        """Remove the container and hand the output back, whatever happened before.
-
-        Problems are returned, never raised: they must not hide why the job failed.
-        """
-        problems = []
-        if container is not None and (problem := _remove(container)):
-            problems.append(problem)
+    def cluster_addresses(self, names: list[str]) -> dict[str, str]:
+        """A user-defined network with no route out (`internal`), on which each task's
+        container answers to its task name; every task listens on the same port."""
         try:
-            self._hand_back(root)
+            self._network = self.client.networks.create(
+                f"{daemon.LABEL}-{daemon.session_id()}-{uuid.uuid4().hex[:8]}",
+                driver="bridge",
+                internal=True,
+                labels=daemon.labels(self.timeout_s * 4),
+            )
+        except DAEMON_ERRORS as err:
+            raise DockerError(f"cannot create the cluster's network: {one_line(err)}") from err
+        return {name: f"{name}:{CLUSTER_PORT}" for name in names}
+
+    def close_cluster(self) -> list[str]:
+        if self._network is None:
+            return []
+        network, self._network = self._network, None
+        try:
+            network.remove()
+        except DAEMON_ERRORS as err:
+            return [f"could not remove network {network.name}: {one_line(err)}"]
+        return []
+
+    def _hand_back(self, root: PlatformRoot) -> list[str]:
+        """Give the invoking user the files the container wrote as root; a user who may not
+        chown them has a root container of the same image do it over the output mount.
+        Problems are returned, never raised."""
+        problems: list[str] = []
+        try:
+            try:
+                root.hand_back()
+            except PermissionError:
+                with daemon.managed_container(
+                    self.client,
+                    self.image.id,
+                    ["chown", "-R", f"{os.getuid()}:{os.getgid()}", CONTAINER_OUTPUT_DIR],
+                    problems,
+                    volumes={str(root.output_dir): {"bind": CONTAINER_OUTPUT_DIR, "mode": "rw"}},
+                    user="0:0",
+                    **self._settings(_PROBE_TIMEOUT_S),
+                ) as container:
+                    container.start()
+                    container.wait(timeout=_PROBE_TIMEOUT_S)
+                root.hand_back()
         except (*DAEMON_ERRORS, OSError) as err:
             problems.append(
                 f"could not hand {root.output_dir} back to uid {os.getuid()}: {one_line(err)}"
             )
         return problems
 
-    def _hand_back(self, root: PlatformRoot) -> None:
-        """Give the invoking user the files the container wrote as root; a user who may not
-        chown them has a root container of the same image do it over the output mount."""
+
+class _ContainerJob(RunningJob):
+    """One container of the job's image, from start to removal."""
+
+    def __init__(self, backend, root, command, log_path, on_line, started) -> None:
+        self.backend, self.root, self.command = backend, root, command
+        self.log_path, self.started = log_path, started
+        self.log = open(log_path, "w")  # closed by finish()
+        self.stack = contextlib.ExitStack()  # owns the container's removal
+        self.problems: list[str] = []
+        self.container = None
+        self.error: str | None = None
+        self.pump = threading.Thread(target=self._pump, args=(on_line,), daemon=True)
+
+    def _pump(self, on_line: LogSink | None) -> None:
+        _pump(self.container, self.log, on_line)
+
+    def poll(self) -> int | None:
         try:
-            root.hand_back()
-        except PermissionError:
-            self.client.containers.run(
-                self.image.id,
-                ["chown", "-R", f"{os.getuid()}:{os.getgid()}", CONTAINER_OUTPUT_DIR],
-                volumes={str(root.output_dir): {"bind": CONTAINER_OUTPUT_DIR, "mode": "rw"}},
-                user="0:0",
-                remove=True,
-                **self._hardened(),
-            )
-            root.hand_back()
+            self.container.reload()
+        except DAEMON_ERRORS:
+            return None
+        state = self.container.attrs.get("State", {})
+        return None if state.get("Running", True) else int(state.get("ExitCode", -1))
 
+    def stop(self, grace_s: float) -> None:
+        with contextlib.suppress(*DAEMON_ERRORS):
+            self.container.stop(timeout=int(grace_s))
 
-def _remove(container) -> str | None:
-    """Force-remove a container; a failure is described, not raised."""
-    try:
-        container.remove(force=True)
-    except DAEMON_ERRORS as err:
-        return f"could not remove container {container.short_id}: {one_line(err)}"
-    return None
+    def finish(self, timeout_s: float) -> RunOutcome:
+        exit_code, timed_out, changes = -1, False, []
+        try:
+            if self.error is None:
+                remaining = max(1.0, timeout_s - (time.monotonic() - self.started))
+                exit_code, timed_out = _wait(self.container, remaining)
+                changes = [change["Path"] for change in self.container.diff() or []]
+        except DAEMON_ERRORS as err:
+            self.error = f"the Docker daemon failed: {one_line(err)}"
+        finally:
+            if self.pump.is_alive():
+                self.pump.join(timeout=_LOG_DRAIN_S)
+            self.stack.close()
+            self.problems.extend(self.backend._hand_back(self.root))
+            for problem in self.problems:
+                self.log.write(f"\n[uai-harness] {problem}\n")
+            self.log.close()
+        error = self.error
+        if error and self.problems:
+            error += "; then " + "; ".join(self.problems)
+        return RunOutcome(
+            command=self.command,
+            exit_code=exit_code,
+            seconds=time.monotonic() - self.started,
+            log_path=self.log_path,
+            timed_out=timed_out,
+            backend=self.backend.name,
+            image=self.backend.image_info(),
+            container_changes=changes,
+            error=error,
+        )
 
 
 def _wait(container, timeout_s: float) -> tuple[int, bool]:
@@ -375,7 +434,7 @@ def _wait(container, timeout_s: float) -> tuple[int, bool]:
     try:
         return int(container.wait(timeout=timeout_s)["StatusCode"]), False
     except requests.exceptions.RequestException as err:
-        if not _is_read_timeout(err):
+        if not daemon.is_read_timeout(err):
             raise
     try:
         container.kill()
@@ -407,19 +466,3 @@ def _pump(container, log: IO[str], on_line: LogSink | None) -> None:
         log.write(f"\n[uai-harness] the log stream broke: {one_line(err)}\n")
     except ValueError:  # I/O operation on closed file
         return
-
-
-def _outside_output(changes: list[dict], mount_points: set[str]) -> list[str]:
-    """Paths `docker diff` reports outside /data/output, less the mount points (Docker
-    lists every bind destination, e.g. a mounted checkpoint file, and its parents)."""
-    outside = []
-    for change in changes:
-        path = change["Path"]
-        if path.startswith(CONTAINER_OUTPUT_DIR) or path in mount_points:
-            continue
-        if any(point.startswith(path + "/") for point in mount_points):
-            continue
-        if any(marker in path for marker in _IGNORED_DIFF):
-            continue
-        outside.append(path)
-    return sorted(outside)

@@ -4,42 +4,49 @@ from __future__ import annotations
 
 import time
 
+from harness.contract import CONTAINER_WORK_DIR, PLATFORM_PYTHON
 from harness.record import CheckResult
 
 NAME = "image_contract"
 
 
-def check_image_contract(backend, mainfile: str, deploy_command: str) -> CheckResult:
-    """`/usr/bin/python` imports TensorFlow, `/data/<mainfile>` exists, and the
-    deploy command starts with `/usr/bin/python`, not a bare `python` (the
-    platform calls that exact interpreter)."""
-    started = time.monotonic()
-    probe = (
-        "test -x /usr/bin/python || { echo 'no /usr/bin/python in the image'; exit 10; }; "
-        f"test -f /data/{mainfile} || {{ echo 'no /data/{mainfile} in the image'; exit 11; }}; "
-        "/usr/bin/python -c 'import tensorflow as tf; print(\"tensorflow\", tf.__version__)'"
+def probe_command(mainfile: str) -> list[str]:
+    """A shell probe: the platform's interpreter exists and imports TensorFlow, and the
+    main file is where the platform will look for it."""
+    script = (
+        f"test -x {PLATFORM_PYTHON} || {{ echo 'no {PLATFORM_PYTHON} in the image'; exit 10; }}; "
+        f"test -f {CONTAINER_WORK_DIR}/{mainfile} || "
+        f"{{ echo 'no {CONTAINER_WORK_DIR}/{mainfile} in the image'; exit 11; }}; "
+        f"{PLATFORM_PYTHON} -c 'import tensorflow as tf; print(\"tensorflow\", tf.__version__)'"
     )
-    exit_code, output = backend.probe(["/bin/bash", "-c", probe])
+    return ["/bin/bash", "-c", script]
+
+
+def check_image_contract(
+    probe_exit: int, probe_output: str, mainfile: str, deploy_command: str, seconds: float = 0.0
+) -> CheckResult:
+    """The probe succeeded, and the deploy command names a file under /data rather than
+    starting with an interpreter (the platform prepends /usr/bin/python itself)."""
+    started = time.monotonic()
     problems = []
-    if exit_code != 0:
+    lines = probe_output.strip().splitlines()
+    if probe_exit != 0:
+        problems.append(lines[-1] if lines else f"image probe exited with status {probe_exit}")
+    first_word = deploy_command.strip().split(" ", 1)[0]
+    if "python" in first_word.rsplit("/", 1)[-1]:
         problems.append(
-            output.strip().splitlines()[-1]
-            if output.strip()
-            else f"image probe exited with status {exit_code}"
-        )
-    if deploy_command.strip().startswith("python"):
-        problems.append(
-            f"deploy command starts with 'python' ({deploy_command[:60]!r}); "
-            "the platform runs /usr/bin/python"
+            f"deploy command starts with an interpreter ({first_word!r}); the platform runs "
+            f"{PLATFORM_PYTHON} itself, so give {CONTAINER_WORK_DIR}/{mainfile} first"
         )
     evidence = {
-        "probe_exit_code": exit_code,
-        "probe_output": output[-2000:],
+        "probe_exit_code": probe_exit,
+        "probe_output": probe_output[-2000:],
         "deploy_command": deploy_command,
     }
-    message = (
-        "; ".join(problems)
-        if problems
-        else (f"/usr/bin/python imports {output.strip().splitlines()[-1]}; /data/{mainfile} exists")
+    message = "; ".join(problems) or (
+        f"{PLATFORM_PYTHON} imports {lines[-1] if lines else 'tensorflow'}; "
+        f"{CONTAINER_WORK_DIR}/{mainfile} exists"
     )
-    return CheckResult(NAME, not problems, message, evidence, time.monotonic() - started)
+    return CheckResult.judged(
+        NAME, not problems, message, evidence=evidence, seconds=seconds + time.monotonic() - started
+    )

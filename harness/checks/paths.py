@@ -1,73 +1,127 @@
-"""The platform's path contract: read from data_dir and work_dir, write only to output."""
+"""The platform's path contract: a job reads its inputs and writes only under output_dir.
+
+Everything outside /data/output is lost when a platform job ends, so a file written
+anywhere else is a bug the platform will not report. Writes are compared by path
+components (`/data/output_backup` is not inside `/data/output`). A short, documented
+list of places is ignored because the interpreter or TensorFlow itself writes there
+on import - never the job's results - and every ignored path is listed in the
+evidence.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
 
-from harness import snapshot
-from harness.contract import PlatformRoot
 from harness.record import CheckResult
 
 NAME = "path_contract"
+# Container paths (and everything below them) that are scratch or caches, not results.
+IGNORED_CONTAINER_PATHS = (
+    "/tmp",  # tempfile's scratch space
+    "/var/tmp",
+    "/root/.cache",  # pip/XDG caches
+    "/root/.keras",  # Keras writes keras.json on first import
+    "/root/.config",  # matplotlib and others write their config on import
+)
+# Folder names ignored wherever they are: the interpreter's byte-code cache.
+IGNORED_NAMES = ("__pycache__",)
+
+
+def is_under(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or below it, compared by path components."""
+    parts, base = PurePosixPath(path).parts, PurePosixPath(folder).parts
+    return parts[: len(base)] == base
+
+
+def _ignored(path: str) -> bool:
+    return any(part in IGNORED_NAMES for part in PurePosixPath(path).parts) or any(
+        is_under(path, folder) for folder in IGNORED_CONTAINER_PATHS
+    )
+
+
+def classify_container_changes(
+    changes: Iterable[str], output_dir: str, mount_points: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """Split `docker diff` paths into (written outside output_dir, ignored).
+
+    Docker lists every bind mount's destination and its parent folders as changed;
+    those are not writes of the job.
+    """
+    mounts = list(mount_points)
+    outside, ignored = [], []
+    for path in sorted(set(changes)):
+        if is_under(path, output_dir):
+            continue
+        if any(is_under(mount, path) for mount in mounts):  # a mount point or its parent
+            continue
+        (ignored if _ignored(path) else outside).append(path)
+    return outside, ignored
 
 
 def check_path_contract(
-    root: PlatformRoot,
-    before: dict[str, str],
-    after: dict[str, str],
-    log_text: str,
-    inputs_read: list[str],
-    expected_in_log: list[str],
-    container_writes: list[str] | None = None,
+    added: Sequence[str],
+    modified: Sequence[str],
+    removed: Sequence[str],
+    output_dir: str,
+    log_dir: str,
+    inputs_changed: Sequence[str],
+    checkpoints: Sequence[str],
+    container_outside: Sequence[str] = (),
+    ignored: Sequence[str] = (),
+    seconds: float = 0.0,
 ) -> CheckResult:
-    """Everything the job wrote lies under output_dir/log_dir; inputs are untouched.
+    """Judge one run's writes.
 
-    `inputs_read` are root-relative files the job must have read (its records and
-    the pretrained checkpoint): each must still be byte-identical. The log must
-    name each of `expected_in_log` (data_dir, the checkpoint under work_dir, as the
-    job sees them), proving it resolved its inputs where the platform mounts them.
-    `container_writes` are paths a container changed outside its mounts (from
-    `docker diff`), when the backend has them.
+    `added`/`modified`/`removed` are paths (relative to the platform root, as
+    `output_dir` and `log_dir` are) that changed on the host side; `container_outside`
+    are `docker diff` paths outside output_dir, already classified; `inputs_changed`
+    are inputs (data, pretrained file) whose bytes differ after the run;
+    `checkpoints` are the checkpoints the job protocol found under output_dir.
     """
     started = time.monotonic()
-    change = snapshot.diff(before, after)
-    output_prefix = root.output_dir.relative_to(root.root).as_posix() + "/"
-    outside = [p for p in change.added + change.modified if not p.startswith(output_prefix)]
-    removed = change.removed
-    wrote_output = [p for p in change.added + change.modified if p.startswith(output_prefix)]
-    log_prefix = root.log_dir.relative_to(root.root).as_posix() + "/"
-    wrote_log = [p for p in wrote_output if p.startswith(log_prefix)]
-    checkpoints = [p for p in wrote_output if p.endswith(".index")]
-    unnamed = [location for location in expected_in_log if location not in log_text]
+    written = [*added, *modified]
+    outside = [p for p in written if not is_under(p, output_dir) and not _ignored(p)]
+    ignored = [*ignored, *(p for p in written if not is_under(p, output_dir) and _ignored(p))]
+    under_output = [p for p in written if is_under(p, output_dir)]
+    in_log_dir = [p for p in under_output if is_under(p, log_dir)]
     problems = []
-    if outside:
-        problems.append(f"wrote outside output_dir: {', '.join(outside[:5])}")
-    if removed:
-        problems.append(f"deleted files it was given: {', '.join(removed[:5])}")
-    if container_writes:
-        problems.append(
-            f"changed the image outside /data/output: {', '.join(container_writes[:5])}"
-        )
+    if outside or container_outside:
+        shown = [*outside, *container_outside]
+        problems.append(f"wrote outside output_dir: {', '.join(shown[:5])}")
+    deleted = [p for p in removed if not is_under(p, output_dir)]
+    if deleted:
+        problems.append(f"deleted files it was given: {', '.join(deleted[:5])}")
+    if inputs_changed:
+        problems.append(f"changed its inputs: {', '.join(inputs_changed[:5])}")
     if not checkpoints:
-        problems.append("wrote no checkpoint (*.index) under output_dir")
-    if not wrote_log:
-        problems.append("wrote nothing under log_dir (TensorBoard events, metrics)")
-    if unnamed:
-        problems.append(f"log never names the inputs' platform paths {', '.join(unnamed)}")
-    evidence = {
-        "written_under_output": wrote_output,
-        "written_outside_output": outside,
-        "removed": removed,
-        "container_writes_outside_output": container_writes or [],
-        "inputs_unchanged": [p for p in inputs_read if before.get(p) == after.get(p)],
-        "input_paths_named_in_log": [loc for loc in expected_in_log if loc not in unnamed],
-    }
-    message = (
-        "; ".join(problems)
-        if problems
-        else (
-            f"{len(wrote_output)} files written, all under output_dir "
-            f"({len(checkpoints)} checkpoints, {len(wrote_log)} in log_dir); inputs unchanged"
+        problems.append("left no checkpoint under output_dir (the platform would upload none)")
+    warnings = []
+    if not in_log_dir:
+        warnings.append(
+            "wrote nothing under log_dir: the platform's TensorBoard view of the job will be "
+            "empty (summaries written elsewhere under output_dir are still uploaded)"
         )
+    evidence = {
+        "written_under_output": under_output,
+        "written_in_log_dir": in_log_dir,
+        "written_outside_output": [*outside, *container_outside],
+        "removed": list(removed),
+        "inputs_changed": list(inputs_changed),
+        "checkpoints": list(checkpoints),
+        "ignored": sorted(set(ignored)),
+        "ignore_list": [*IGNORED_CONTAINER_PATHS, *(f"*/{n}/" for n in IGNORED_NAMES)],
+    }
+    message = "; ".join(problems) or (
+        f"{len(under_output)} files written, all under output_dir ({len(checkpoints)} "
+        f"checkpoints, {len(in_log_dir)} files in log_dir); inputs unchanged"
     )
-    return CheckResult(NAME, not problems, message, evidence, time.monotonic() - started)
+    return CheckResult.judged(
+        NAME,
+        not problems,
+        message,
+        evidence=evidence,
+        seconds=seconds + time.monotonic() - started,
+        warnings=warnings,
+    )

@@ -99,8 +99,15 @@ def read_word_counts(path: str | os.PathLike[str]) -> Vocabulary:
 
 
 def serialize_example(image_id: int, jpeg: bytes, caption: str, vocab: Vocabulary) -> bytes:
-    """One upstream SequenceExample, serialized deterministically."""
+    """One upstream SequenceExample for a caption sentence, serialized deterministically."""
     tokens = caption_tokens(caption)
+    return serialize_tokens(image_id, jpeg, tokens, vocab.ids(tokens))
+
+
+def serialize_tokens(
+    image_id: int, jpeg: bytes, tokens: Sequence[str], caption_ids: Sequence[int]
+) -> bytes:
+    """One upstream SequenceExample from caption tokens (with `<S>`/`</S>`) and their ids."""
     context = tf.train.Features(
         feature={
             IMAGE_ID_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[image_id])),
@@ -117,8 +124,7 @@ def serialize_example(image_id: int, jpeg: bytes, caption: str, vocab: Vocabular
             ),
             CAPTION_IDS_KEY: tf.train.FeatureList(
                 feature=[
-                    tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))
-                    for i in vocab.ids(tokens)
+                    tf.train.Feature(int64_list=tf.train.Int64List(value=[i])) for i in caption_ids
                 ]
             ),
         }

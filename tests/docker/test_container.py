@@ -9,6 +9,7 @@ import pytest
 
 from harness.backends.container import DockerBackend
 from harness.contract import PlatformRoot, container_shell_command
+from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.synthetic import generate_dataset, write_inception_checkpoint
 from harness.validate import Plan, validate
 
@@ -58,44 +59,58 @@ def test_exact_platform_cpu_command_runs_the_image(cpu_image, tmp_path) -> None:
 
 
 def test_validate_with_docker_backend_passes_every_check(cpu_image, tmp_path) -> None:
-    result = validate(DockerBackend(cpu_image), Plan.quick(), tmp_path / "run")
-    verdicts = {c.name: c for c in result.record.checks}
-    failed = {n: c.message for n, c in verdicts.items() if not c.passed}
-    assert not failed, failed
-    assert {
-        "image_contract",
-        "path_contract",
-        "pretrained_restore",
-        "loss_decrease",
-        "uses_image",
-        "resume",
-        "inference",
-    } <= set(verdicts)
-    assert verdicts["path_contract"].evidence["container_writes_outside_output"] == []
-    image = result.record.phases[0].image
-    assert image["id"].startswith("sha256:")
+    result = validate(DockerBackend(cpu_image), Plan(), tmp_path / "run")
+    table = {c.name: c.status for c in result.record.checks}
+    assert table == {
+        **dict.fromkeys(
+            (
+                "image_contract",
+                "path_contract",
+                "pretrained_restore",
+                "loss_decrease",
+                "uses_image",
+                "resume",
+                "inference",
+            ),
+            PASSED,
+        ),
+        "reproducible": NOT_APPLICABLE,
+    }, {c.name: c.message for c in result.record.checks}
+    paths = result.record.check("path_contract").evidence
+    assert paths["written_outside_output"] == []
+    assert result.record.code["kind"] == "image" and result.record.code["id"].startswith("sha256:")
     assert any(line.startswith("tensorflow") for line in result.record.environment["pip_freeze"])
+
+
+def _failed_phase(result, name: str) -> str:
+    """The not-run reason every check gives after phase `name` failed."""
+    reasons = {c.message for c in result.record.checks if c.status == NOT_RUN}
+    (reason,) = reasons
+    assert reason.startswith(f"phase {name} failed: ")
+    return reason
 
 
 def test_image_without_usr_bin_python_fails_the_image_contract(derived_image, tmp_path) -> None:
     image = derived_image("uai-harness/broken:no-python", "RUN rm -f /usr/bin/python")
-    result = validate(DockerBackend(image), Plan.quick(steps=6), tmp_path / "run")
-    contract = next(c for c in result.record.checks if c.name == "image_contract")
-    assert not contract.passed
+    result = validate(DockerBackend(image), Plan(steps=6), tmp_path / "run")
+    contract = result.record.check("image_contract")
+    assert contract.status == FAILED
     assert "no /usr/bin/python in the image" in contract.message
+    assert "no /usr/bin/python in the image" in _failed_phase(result, "image probe")
+    assert "environment probe failed" in result.record.environment["error"]
 
 
 def test_image_writing_outside_output_fails_the_path_contract(derived_image, tmp_path) -> None:
     image = derived_image(
         "uai-harness/broken:writes-outside",
         "RUN sed -i 's|^    del argv$|    del argv\\n"
-        '    open("/data/stray.txt", "w").write("x")|\''
-        " /data/train.py && grep -q stray /data/train.py",
+        '    open("/data/output_backup.txt", "w").write("x")|\''
+        " /data/train.py && grep -q output_backup /data/train.py",
     )
-    result = validate(DockerBackend(image), Plan.quick(steps=6), tmp_path / "run")
-    contract = next(c for c in result.record.checks if c.name == "path_contract")
-    assert not contract.passed
-    assert "changed the image outside /data/output: /data/stray.txt" in contract.message
+    result = validate(DockerBackend(image), Plan(steps=6), tmp_path / "run")
+    contract = result.record.check("path_contract")
+    assert contract.status == FAILED
+    assert "wrote outside output_dir: /data/output_backup.txt" in contract.message
 
 
 def test_image_needing_the_network_fails_clearly(derived_image, tmp_path) -> None:
@@ -105,11 +120,10 @@ def test_image_needing_the_network_fails_clearly(derived_image, tmp_path) -> Non
         'urllib.request.urlopen("http://198.51.100.1/model", timeout=5)|\' /data/train.py'
         " && grep -q urlopen /data/train.py",
     )
-    result = validate(DockerBackend(image), Plan.quick(steps=6), tmp_path / "run")
-    train = next(c for c in result.record.checks if c.name == "train")
-    assert not train.passed
-    assert "exited with status" in train.message
-    assert "URLError" in train.message or "Network is unreachable" in train.message
+    result = validate(DockerBackend(image), Plan(steps=6), tmp_path / "run")
+    assert "exited with status" in _failed_phase(result, "train")
+    tail = result.record.phase("train").log_tail
+    assert "URLError" in tail or "Network is unreachable" in tail
 
 
 def test_pack_then_validate_the_cmd_file(cpu_image, repo_root, tmp_path) -> None:

@@ -1,47 +1,45 @@
-"""Same seed, same machine, twice: identical per-step losses; compare finds divergence."""
+"""Same seed, twice: identical per-step losses (the `reproducible` check); another seed
+diverges at its first step, and `compare` says where."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from harness.backends.local import LocalBackend
 from harness.compare import compare
-from harness.contract import PlatformRoot
-from harness.record import PhaseRecord, RunRecord, read_metrics
-from harness.synthetic import generate_dataset, write_inception_checkpoint
-from harness.validate import Plan
+from harness.params import with_flag
+from harness.record import PASSED
+from harness.validate import QUICK_PARAMS, Plan, validate
 
 pytestmark = pytest.mark.slow
 
 
-def _train_once(tmp_path, name: str, code_path, seed: int) -> RunRecord:
-    from harness.backends.base import JobSpec
-
-    root = PlatformRoot.create(parent=tmp_path, prefix=f"{name}-")
-    generate_dataset(root.data_dir, seed=0, num_images=8, captions_per_image=2, num_eval_images=0)
-    write_inception_checkpoint(root.work_dir / "inception_v3.ckpt")
-    backend = LocalBackend(code_path)
-    backend.prepare(root)
-    plan = Plan.quick(steps=12, seed=seed)
-    outcome = backend.run(
-        JobSpec(train_params=tuple(plan.phase_params(12))), root, tmp_path / f"{name}.log"
+def _plan(sample, seed: int, reproducible: bool) -> Plan:
+    data, pretrained = sample
+    return Plan(
+        train_params=with_flag(list(QUICK_PARAMS), "seed", seed),
+        profile="none",
+        data=data,
+        pretrained=pretrained,
+        steps=12,
+        resume_steps=2,
+        reproducible=reproducible,
     )
-    assert outcome.succeeded, outcome.log_tail()
-    losses = read_metrics(root.log_dir / "metrics.jsonl")
-    phase = PhaseRecord.from_output(
-        "train", outcome.command, 0, outcome.seconds, outcome.log_text, "local", losses=losses
-    )
-    return RunRecord(phases=[phase])
 
 
-def test_same_seed_gives_identical_losses_and_other_seed_diverges(tmp_path, repo_root) -> None:
-    code_path = repo_root / "im2txt"
-    first = _train_once(tmp_path, "a", code_path, seed=3)
-    second = _train_once(tmp_path, "b", code_path, seed=3)
-    assert len(first.phases[0].losses) == 12
-    same = compare(first, second)
-    assert same.identical_losses, same.render_text()
-    other = compare(first, _train_once(tmp_path, "c", code_path, seed=4))
-    assert not other.identical_losses
-    divergence = other.phases[0].first_divergence
-    assert divergence is not None and divergence.step == 1
+def test_same_seed_is_reproducible_and_another_seed_diverges(
+    repo_root: Path, tmp_path: Path, im2txt_sample
+) -> None:
+    backend = LocalBackend(repo_root / "im2txt")
+    first = validate(backend, _plan(im2txt_sample, 3, True), tmp_path / "a")
+    check = first.record.check("reproducible")
+    assert check.status == PASSED, check.message
+    assert check.evidence["steps_compared"] == 12
+    other = validate(backend, _plan(im2txt_sample, 4, False), tmp_path / "b")
+    comparison = compare(first.record, other.record)
+    assert not comparison.identical_losses
+    train = next(phase for phase in comparison.phases if phase.name == "train")
+    assert train.first_divergence is not None and train.first_divergence.step == 1
+    assert comparison.job["train_params"][0] != comparison.job["train_params"][1]

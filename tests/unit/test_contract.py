@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.cmdfile import read_cmd_file
@@ -9,9 +11,7 @@ from harness.contract import (
     CONTAINER_PATHS,
     PlatformRoot,
     container_shell_command,
-    flag_value,
-    strip_platform_flags,
-    with_flag,
+    job_path_in_container,
 )
 
 
@@ -33,12 +33,33 @@ def test_root_layout_is_private(tmp_path) -> None:
     assert CONTAINER_PATHS.flags()[1] == "--data_dir=/data/data"
 
 
-def test_flag_helpers() -> None:
-    params = ["--number_of_steps=10", "--seed", "3", "--x=1"]
-    assert flag_value(params, "number_of_steps") == "10"
-    assert flag_value(params, "seed") == "3"
-    assert with_flag(params, "seed", 5) == ["--number_of_steps=10", "--x=1", "--seed=5"]
-    assert strip_platform_flags(["--data_dir=/x", "--a=1", "--num_gpus=1"]) == ["--a=1"]
+@pytest.mark.parametrize(
+    ("job_path", "base", "expected"),
+    [
+        ("/train-?????-of-00256", "/data/data", "/data/data/train-?????-of-00256"),
+        ("train-?????-of-00256", "/data/data", "/data/data/train-?????-of-00256"),
+        ("/data/data/train-?????-of-00256", "/data/data", "/data/data/train-?????-of-00256"),
+        ("/data/train-*", "/data/data", "/data/data/data/train-*"),  # concatenation, as upstream
+        ("/inception_v3.ckpt", "/data", "/data/inception_v3.ckpt"),
+        ("/data/data/inception_v3.ckpt", "/data", "/data/data/inception_v3.ckpt"),
+        ("/data_backup/x.ckpt", "/data", "/data/data_backup/x.ckpt"),
+    ],
+)
+def test_job_paths_mean_what_the_platform_means(job_path, base, expected) -> None:
+    assert job_path_in_container(job_path, base) == expected
+
+
+def test_host_path_maps_container_paths_into_the_root(tmp_path) -> None:
+    root = PlatformRoot.create(parent=tmp_path)
+    assert root.host_path("/data/inception_v3.ckpt") == root.work_dir / "inception_v3.ckpt"
+    assert root.host_path("/data/data/x") == root.data_dir / "x"
+    with pytest.raises(ValueError, match="not under /data"):
+        root.host_path("/etc/passwd")
+
+
+def test_a_relative_root_is_refused() -> None:
+    with pytest.raises(ValueError, match="must be an absolute path"):
+        PlatformRoot(Path("runs/x"))
 
 
 def _cmd_file(tmp_path, deploy: str):

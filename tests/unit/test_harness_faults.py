@@ -1,13 +1,14 @@
 """The harness's failure matrix without a real daemon: each fault ends in a verdict or a
-one-line CLI error, never a traceback or a hang.
+one-line CLI error, never a traceback, a hang or a leftover container.
 
 Docker faults use a scripted fake client; local-backend faults run a tiny fake job
-(`train.py` that prints loss lines and writes a checkpoint-like file) so nothing
+(`train.py` that prints loss lines and writes a file into output_dir) so nothing
 here trains a model.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -23,11 +24,13 @@ import pytest
 import requests
 import urllib3
 
-from harness.backends.base import JobSpec
-from harness.backends.container import HARNESS_ENV, DockerBackend, DockerError, build_image
+from harness.backends import daemon
+from harness.backends.base import HARNESS_ENV, JobSpec
+from harness.backends.container import DockerBackend, DockerError, build_image
 from harness.backends.local import LocalBackend
 from harness.cli import main
 from harness.contract import PlatformRoot
+from harness.record import NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.validate import Plan, new_run_dir, validate
 
 PATTERN = "--input_file_pattern=/train-?????-of-00002"
@@ -58,43 +61,60 @@ FAKE_TRAIN = textwrap.dedent(
 
 @pytest.fixture
 def fake_code(tmp_path: Path) -> Path:
-    """A code path whose train.py is FAKE_TRAIN; evaluate/inference just exit."""
+    """A code path whose train.py is FAKE_TRAIN."""
     code = tmp_path / "code"
     code.mkdir()
     (code / "train.py").write_text(FAKE_TRAIN)
-    for tool in ("evaluate.py", "run_inference.py"):
-        (code / tool).write_text("print('Perplexity = 1.0')\n")
     return code
 
 
 def _fake_plan(*extra: str, **overrides) -> Plan:
     return Plan(
-        train_params=[PATTERN, *extra],
-        steps=3,
+        train_params=[PATTERN, "--number_of_steps=3", *extra],
         resume_steps=1,
         num_images=2,
-        probe_images=1,
         **overrides,
     )
+
+
+def _verdicts(result) -> dict[str, tuple[str, str]]:
+    return {check.name: (check.status, check.message) for check in result.record.checks}
 
 
 # --------------------------------------------------------------------------- fake docker
 
 
+def _role(command) -> str:
+    """What a container is for, from its command: the harness makes five kinds."""
+    text = " ".join(command or [])
+    if text.startswith("/bin/bash -c cd /data"):
+        return "job"
+    if text.startswith("/bin/bash -c test -x"):
+        return "probe"
+    if text.startswith("/usr/bin/python -c"):
+        return "env"
+    if text.startswith("chown"):
+        return "chown"
+    return "copy"
+
+
 class FakeContainer:
     """A container that follows a script: `wait` is a list of results or exceptions."""
 
-    def __init__(self, script: dict, command) -> None:
-        self.script, self.command = script, command
+    def __init__(self, script: dict, command, name: str, labels: dict) -> None:
+        self.script, self.command, self.name, self.labels = script, command, name, labels
         self.short_id = "c0ffee000000"
         self.id = self.short_id * 5
+        self.status = "created"
         self.killed = self.removed = False
 
     def start(self) -> None:
-        pass
+        if "start_error" in self.script:
+            raise self.script["start_error"]
+        self.status = "running"
 
     def wait(self, timeout=None) -> dict:
-        outcome = self.script["wait"].pop(0)
+        outcome = self.script.setdefault("wait", [0]).pop(0)
         if isinstance(outcome, BaseException):
             raise outcome
         return {"StatusCode": outcome}
@@ -116,36 +136,53 @@ class FakeContainer:
             raise self.script["kill_error"]
 
     def diff(self) -> list:
-        return []
+        return [{"Path": p, "Kind": 1} for p in self.script.get("diff", [])]
 
     def get_archive(self, path: str):
         raise docker.errors.NotFound(f"no {path}")
 
     def remove(self, force: bool = False) -> None:
-        self.removed = True
         if "remove_error" in self.script:
             raise self.script["remove_error"]
+        self.removed = True
 
 
 class FakeContainers:
-    """Hands out containers scripted in creation order; records every request."""
+    """Hands out containers scripted per role, in creation order; records every request.
 
-    def __init__(self, scripts: list[dict], run_error: Exception | None = None) -> None:
-        self.scripts, self.run_error = list(scripts), run_error
+    `create_error` makes the daemon create the container and then fail the call, as a
+    timeout on the creation request does.
+    """
+
+    def __init__(self, scripts: dict[str, list[dict]], create_error=None) -> None:
+        self.scripts = {role: list(items) for role, items in scripts.items()}
+        self.create_error = create_error
         self.created: list[dict] = []
-        self.ran: list[dict] = []
         self.instances: list[FakeContainer] = []
+        self.stale: list[FakeContainer] = []
 
-    def create(self, image, command=None, **kwargs) -> FakeContainer:
-        self.created.append({"image": image, "command": command, **kwargs})
-        self.instances.append(FakeContainer(self.scripts.pop(0), command))
-        return self.instances[-1]
+    def create(self, image, command=None, name=None, **kwargs) -> FakeContainer:
+        self.created.append({"image": image, "command": command, "name": name, **kwargs})
+        queue = self.scripts.get(_role(command), [])
+        container = FakeContainer(
+            queue.pop(0) if queue else {}, command, name, kwargs.get("labels", {})
+        )
+        self.instances.append(container)
+        if self.create_error is not None:
+            raise self.create_error
+        return container
 
-    def run(self, image, command=None, **kwargs) -> bytes:
-        self.ran.append({"image": image, "command": command, **kwargs})
-        if self.run_error is not None:
-            raise self.run_error
-        return b'{"python": "3.11"}\n'
+    def get(self, name: str) -> FakeContainer:
+        for container in self.instances:
+            if container.name == name:
+                return container
+        raise docker.errors.NotFound(name)
+
+    def list(self, all: bool = False, filters=None) -> list[FakeContainer]:
+        return [c for c in self.stale + self.instances if not c.removed]
+
+    def of_role(self, role: str) -> list[FakeContainer]:
+        return [c for c in self.instances if _role(c.command) == role]
 
 
 class FakeImages:
@@ -160,10 +197,19 @@ class FakeImages:
         return image
 
 
+class FakeNetworks:
+    def __init__(self) -> None:
+        self.items: list = []
+
+    def list(self, filters=None) -> list:
+        return list(self.items)
+
+
 class FakeClient:
-    def __init__(self, scripts=(), run_error=None, missing_image=False) -> None:
-        self.containers = FakeContainers(list(scripts), run_error)
+    def __init__(self, missing_image: bool = False, create_error=None, **scripts) -> None:
+        self.containers = FakeContainers(scripts, create_error)
         self.images = FakeImages(missing_image)
+        self.networks = FakeNetworks()
 
 
 def _read_timeout() -> requests.exceptions.ConnectionError:
@@ -190,8 +236,8 @@ def hand_backs(monkeypatch) -> list[Path]:
     return calls
 
 
-def _docker_run(tmp_path: Path, script: dict, **job) -> tuple:
-    client = FakeClient([script])
+def _docker_run(tmp_path: Path, script: dict, client: FakeClient | None = None, **job) -> tuple:
+    client = client or FakeClient(job=[script])
     backend = DockerBackend("fake:1", client=client)
     root = PlatformRoot.create(parent=tmp_path)
     backend.prepare(root)
@@ -202,20 +248,21 @@ def _docker_run(tmp_path: Path, script: dict, **job) -> tuple:
 # --------------------------------------------------------------------------- 1. no daemon
 
 
-def test_no_daemon_is_one_cli_line(monkeypatch, capsys) -> None:
+def test_no_daemon_is_one_cli_line_saying_how_to_start_one(monkeypatch, capsys) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
     assert main(["validate", "--backend", "docker", "--image", "x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert err.startswith("error: no Docker daemon answers at unix:///nonexistent.sock")
+    assert ".ci/docker-up.sh" in err
 
 
-def _pytest_on(tmp_path: Path, *options: str) -> subprocess.CompletedProcess:
-    """A separate pytest over one docker-marked test, with no daemon reachable."""
+def _pytest_on(tmp_path: Path, body: dict[str, str], *options: str) -> subprocess.CompletedProcess:
+    """A separate pytest over the given test files, with no daemon reachable."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "test_needs_docker.py").write_text(
-        "import pytest\n\n@pytest.mark.docker\ndef test_needs_docker():\n    pass\n"
-    )
+    for name, text in body.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
     env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rsfE", "-p", "no:cacheprovider", *options],
@@ -227,19 +274,30 @@ def _pytest_on(tmp_path: Path, *options: str) -> subprocess.CompletedProcess:
     )
 
 
+MARKED = "import pytest\n\n@pytest.mark.docker\ndef test_needs_docker():\n    pass\n"
+
+
 def test_plugin_skips_docker_tests_with_the_reason(tmp_path) -> None:
-    done = _pytest_on(tmp_path)
+    done = _pytest_on(tmp_path, {"test_marked.py": MARKED})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 skipped" in done.stdout
     assert "no Docker daemon answers" in done.stdout
 
 
 def test_plugin_fails_docker_tests_under_require_docker(tmp_path) -> None:
-    done = _pytest_on(tmp_path, "--require-docker")
+    done = _pytest_on(tmp_path, {"test_marked.py": MARKED}, "--require-docker")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 error" in done.stdout  # failed in setup: the test body never ran
     assert "--require-docker is set but no Docker daemon answers" in done.stdout
     assert "Traceback" not in done.stdout
+
+
+def test_plugin_judges_markers_not_folder_names(tmp_path) -> None:
+    """A user's unmarked tests in folders named docker/ and gpu/ must run."""
+    plain = "def test_plain():\n    assert True\n"
+    done = _pytest_on(tmp_path, {"docker/test_a.py": plain, "gpu/test_b.py": plain})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout and "skipped" not in done.stdout
 
 
 # --------------------------------------------------------------------------- 2. daemon dies
@@ -269,27 +327,31 @@ def test_connection_error_is_a_daemon_error_not_a_timeout(tmp_path) -> None:
     assert "the Docker daemon failed: ConnectionError" in outcome.error
 
 
-def test_validate_turns_a_dead_daemon_into_failed_verdicts(tmp_path) -> None:
-    probe = {"wait": [0], "logs": [b"tensorflow 2.21.0\n"]}
-    train = {"wait": [DAEMON_GONE], "logs": [b"Restored 0 variables\n"]}
-    client = FakeClient([probe, train], run_error=DAEMON_GONE)
-    result = validate(DockerBackend("fake:1", client=client), _fake_plan(), tmp_path / "run")
-    verdicts = {check.name: check for check in result.record.checks}
-    assert verdicts["image_contract"].passed
-    assert not verdicts["train"].passed
-    assert "could not be run to the end: the Docker daemon failed: APIError" in (
-        verdicts["train"].message
+def test_validate_turns_a_dead_daemon_into_verdicts(tmp_path) -> None:
+    client = FakeClient(
+        probe=[{"logs": [b"tensorflow 2.21.0\n"]}],
+        job=[{"wait": [DAEMON_GONE], "logs": [b"Restored 0 variables\n"]}],
+        env=[{"wait": [DAEMON_GONE]}],
     )
-    assert "Restored 0 variables" in verdicts["train"].message
-    assert result.record.environment["error"].startswith("environment probe failed: APIError")
+    result = validate(DockerBackend("fake:1", client=client), _fake_plan(), tmp_path / "run")
+    verdicts = _verdicts(result)
+    assert verdicts["image_contract"][0] == PASSED
+    status, message = verdicts["path_contract"]
+    assert status == NOT_RUN
+    assert message.startswith("phase train failed: could not be run to the end: the Docker")
+    assert verdicts["resume"][1] == message
+    assert not result.passed
+    assert "Restored 0 variables" in result.record.phase("train").log_tail
+    assert result.record.environment["error"].startswith("environment probe failed")
     assert (tmp_path / "run" / "run_record.json").exists()
+    assert all(c.removed for c in client.containers.instances)
 
 
 def test_probe_reports_a_dead_daemon_as_its_output(tmp_path) -> None:
-    backend = DockerBackend("fake:1", client=FakeClient([{"wait": [DAEMON_GONE]}]))
+    backend = DockerBackend("fake:1", client=FakeClient(copy=[{"wait": [DAEMON_GONE]}]))
     code, output = backend.probe(["true"])
     assert code == -1
-    assert output.startswith("image probe failed: the Docker daemon failed: APIError")
+    assert output.startswith("image probe failed: APIError")
 
 
 # --------------------------------------------------------------------------- 3. image
@@ -320,7 +382,52 @@ def test_failed_build_names_the_step_with_the_log_tail(tmp_path) -> None:
     assert "Step 2/2 : RUN false" in tail
 
 
-# --------------------------------------------------------------------------- 4. time limit
+# --------------------------------------------------------------------------- 4. leftovers
+
+
+def test_a_container_whose_start_fails_is_removed(tmp_path) -> None:
+    """The image has no /usr/bin/python: the environment probe's start fails (issue 14)."""
+    no_python = docker.errors.APIError(
+        '400 Client Error: exec: "/usr/bin/python": stat /usr/bin/python: no such file'
+    )
+    client = FakeClient(env=[{"start_error": no_python}])
+    environment = DockerBackend("fake:1", client=client).environment()
+    assert "no such file" in environment["error"]
+    (probe,) = client.containers.of_role("env")
+    assert probe.removed
+
+
+def test_a_container_created_by_a_call_that_failed_is_found_by_name_and_removed(tmp_path) -> None:
+    client = FakeClient(create_error=requests.exceptions.ReadTimeout("timed out"))
+    outcome, _, _ = _docker_run(tmp_path, {}, client=client)
+    assert "the Docker daemon failed: ReadTimeout" in outcome.error
+    assert all(c.removed for c in client.containers.instances)
+
+
+def test_ctrl_c_while_a_job_runs_still_removes_its_container(tmp_path) -> None:
+    client = FakeClient(job=[{"wait": [KeyboardInterrupt()]}])
+    with pytest.raises(KeyboardInterrupt):
+        _docker_run(tmp_path, {}, client=client)
+    assert client.containers.instances[0].removed
+
+
+def test_stale_containers_past_their_deadline_are_removed_at_start() -> None:
+    client = FakeClient()
+    old = FakeContainer({}, ["x"], "old", {daemon.LABEL: "1", daemon.DEADLINE_LABEL: "100"})
+    fresh = FakeContainer({}, ["x"], "fresh", {daemon.LABEL: "1", daemon.DEADLINE_LABEL: "9e12"})
+    client.containers.stale = [old, fresh]
+    network = type(
+        "Net", (), {"name": "uai-net", "attrs": {"Labels": {daemon.DEADLINE_LABEL: "1"}}}
+    )()
+    network.removed = []
+    network.remove = lambda: network.removed.append(True)
+    client.networks.items = [network]
+    backend = DockerBackend("fake:1", client=client)
+    assert old.removed and not fresh.removed and network.removed
+    assert backend.stale_removed == [old.short_id, "uai-net"]
+
+
+# --------------------------------------------------------------------------- 5. time limit
 
 
 def test_docker_job_past_its_time_limit_is_killed(tmp_path, hand_backs) -> None:
@@ -340,28 +447,60 @@ def test_docker_job_exiting_at_the_deadline_is_still_a_timeout(tmp_path) -> None
     assert outcome.timed_out and outcome.error is None
 
 
-def test_local_job_past_its_time_limit_is_killed(tmp_path, fake_code) -> None:
+def test_a_job_that_ignores_its_step_flag_is_stopped_with_a_clear_verdict(
+    tmp_path, fake_code
+) -> None:
     started = time.monotonic()
     result = validate(
         LocalBackend(fake_code), _fake_plan("--fake_mode=sleep", timeout_s=2), tmp_path / "run"
     )
     assert time.monotonic() - started < 60
-    train = next(check for check in result.record.checks if check.name == "train")
-    assert not train.passed
-    assert train.message.startswith("the job timed out after 2 s and was killed")
-    assert "started" in train.message
+    status, message = _verdicts(result)["loss_decrease"]
+    assert status == NOT_RUN
+    assert message.startswith("phase train failed: was stopped after the 2 s time limit")
+    assert "did not finish at --number_of_steps=3: does the job honour that flag?" in message
+    assert "started" in result.record.phase("train").log_tail
     assert "started" in (tmp_path / "run" / "logs" / "train.log").read_text()
 
 
-# --------------------------------------------------------------------------- 5. non-zero exit
+# --------------------------------------------------------------------------- 6. non-zero exit
 
 
-def test_local_job_exiting_non_zero_shows_the_last_log_lines(tmp_path, fake_code) -> None:
+def test_local_job_exiting_non_zero_leaves_every_check_not_run(tmp_path, fake_code) -> None:
     result = validate(LocalBackend(fake_code), _fake_plan("--fake_mode=fail"), tmp_path / "run")
-    train = next(check for check in result.record.checks if check.name == "train")
-    assert train.message.startswith("the job exited with status 3; last log lines:")
-    assert train.message.endswith("line 29")
-    assert "line 10" not in train.message
+    verdicts = _verdicts(result)
+    assert {name: status for name, (status, _) in verdicts.items()} == {
+        "image_contract": NOT_APPLICABLE,  # the local backend runs no image
+        "path_contract": NOT_RUN,
+        "pretrained_restore": NOT_APPLICABLE,  # the job names no pretrained checkpoint
+        "loss_decrease": NOT_RUN,
+        "uses_image": NOT_APPLICABLE,  # the code has no evaluate.py
+        "resume": NOT_RUN,
+        "inference": NOT_APPLICABLE,
+        "reproducible": NOT_APPLICABLE,  # not asked for
+    }
+    assert verdicts["path_contract"][1] == "phase train failed: exited with status 3"
+    assert verdicts["resume"][1] == "phase train failed: exited with status 3"
+    assert "line 29" in result.record.phase("train").log_tail
+    assert result.record.summary() == "FAILED: no check ran (3 not run, 5 not applicable)"
+
+
+def test_cli_prints_a_failed_phase_once_with_its_log_tail(tmp_path, fake_code, capsys) -> None:
+    code = main(
+        [
+            "validate",
+            "--code-path",
+            str(fake_code),
+            f"--train-params={PATTERN} --number_of_steps=3 --fake_mode=fail",
+            "--out",
+            str(tmp_path / "runs"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.count("✗ train failed (0s): exited with status 3") == 1
+    assert out.count("line 29") == 1  # the log tail is shown once, with the failed phase
+    assert "line 14" not in out
 
 
 def test_docker_job_exiting_non_zero_still_hands_back(tmp_path, hand_backs) -> None:
@@ -375,12 +514,12 @@ def test_docker_job_exiting_non_zero_still_hands_back(tmp_path, hand_backs) -> N
 def test_local_interpreter_that_cannot_start_is_a_verdict(tmp_path, fake_code) -> None:
     backend = LocalBackend(fake_code, python=str(tmp_path / "no-such-python"))
     result = validate(backend, _fake_plan(), tmp_path / "run")
-    train = next(check for check in result.record.checks if check.name == "train")
-    assert "could not be run to the end: cannot start" in train.message
-    assert "No such file or directory" in train.message
+    status, message = _verdicts(result)["loss_decrease"]
+    assert status == NOT_RUN
+    assert "could not be run to the end: cannot start" in message
 
 
-# --------------------------------------------------------------------------- 6. ownership
+# --------------------------------------------------------------------------- 7. ownership
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to another user")
@@ -414,14 +553,15 @@ def test_user_who_may_not_chown_gets_a_root_container_to_do_it(tmp_path, monkeyp
     monkeypatch.setattr(PlatformRoot, "hand_back", hand_back)
     outcome, client, root = _docker_run(tmp_path, {"wait": [0]})
     assert outcome.succeeded
-    (chown,) = client.containers.ran
+    chown = next(c for c in client.containers.created if _role(c["command"]) == "chown")
     assert chown["command"] == ["chown", "-R", f"{os.getuid()}:{os.getgid()}", "/data/output"]
     assert chown["volumes"] == {str(root.output_dir): {"bind": "/data/output", "mode": "rw"}}
     assert chown["network_mode"] == "none" and chown["user"] == "0:0"
+    assert client.containers.of_role("chown")[0].removed
     assert len(attempts) == 2
 
 
-# --------------------------------------------------------------------------- 7. bad inputs
+# --------------------------------------------------------------------------- 8. bad inputs
 
 
 def _cmd_file(tmp_path: Path, deploy: str | bytes) -> Path:
@@ -455,18 +595,16 @@ def test_missing_cmd_file_is_one_cli_line(tmp_path, capsys) -> None:
     assert capsys.readouterr().err == f"error: cmd file {tmp_path / 'nope.txt'} does not exist\n"
 
 
-def test_pattern_matching_no_shard_is_one_cli_line(tmp_path, capsys, fake_code) -> None:
+def test_pattern_matching_no_shard_is_one_cli_line_and_writes_nothing(
+    tmp_path, capsys, fake_code
+) -> None:
     pattern = "--input_file_pattern=/train-?????-of-00256.tfrecord"
-    path = _cmd_file(tmp_path, f"/usr/bin/python /data/train.py {pattern}")
     code = main(
         [
             "validate",
-            "--cmd-file",
-            str(path),
-            "--backend",
-            "local",
             "--code-path",
             str(fake_code),
+            f"--train-params={pattern}",
             "--out",
             str(tmp_path / "runs"),
         ]
@@ -474,11 +612,44 @@ def test_pattern_matching_no_shard_is_one_cli_line(tmp_path, capsys, fake_code) 
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert err.startswith("error: cannot shape synthetic data to the job's --input_file_pattern: ")
-    assert "'/train-?????-of-00256.tfrecord'" in err
+    assert err.startswith("error: cannot shape synthetic data to --input_file_pattern: ")
+    assert "'train-?????-of-00256.tfrecord'" in err
+    assert not (tmp_path / "runs").exists()
 
 
-# --------------------------------------------------------------------------- 8. concurrency
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--steps", "5"], "--steps needs the flag that carries the job's step target"),
+        (["--data", "nowhere"], "--data {cwd}/nowhere does not exist"),
+        (["--pretrained", "nothing.ckpt"], "--pretrained {cwd}/nothing.ckpt does not exist"),
+        (["--train-params=--data_dir=/x"], "--train-params must not set --data_dir=/x"),
+        (["--code-path", "absent"], "--code-path absent is not a folder"),
+    ],
+)
+def test_bad_validate_arguments_are_one_line_and_write_nothing(
+    tmp_path, capsys, fake_code, monkeypatch, arguments, message
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    base = ["validate", "--code-path", str(fake_code), f"--train-params={PATTERN}"]
+    assert main([*base, *arguments]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"error: {message.format(cwd=tmp_path)}" + err[len(message.format(cwd=tmp_path)) + 7 :]
+    )
+    assert err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_no_im2txt_folder_here_says_to_pass_code_path(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no ./im2txt folder here") and "--code-path" in err
+
+
+# --------------------------------------------------------------------------- 9. concurrency
 
 
 def test_run_dirs_started_in_the_same_second_differ(tmp_path) -> None:
@@ -488,32 +659,18 @@ def test_run_dirs_started_in_the_same_second_differ(tmp_path) -> None:
     assert stat.S_IMODE(first.stat().st_mode) == 0o700
 
 
-def test_two_parallel_validations_keep_their_own_folders(tmp_path, fake_code) -> None:
-    out = tmp_path / "runs"
+def test_two_parallel_validations_keep_their_own_folders(tmp_path, fake_code, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the default, relative --out: resolved at the edge
     codes: list[int] = []
 
     def one_run() -> None:
-        codes.append(
-            main(
-                [
-                    "validate",
-                    "--backend",
-                    "local",
-                    "--code-path",
-                    str(fake_code),
-                    f"--train-params={PATTERN}",
-                    "--steps",
-                    "3",
-                    "--resume-steps",
-                    "1",
-                    "--num-images",
-                    "2",
-                    "--out",
-                    str(out),
-                    "--json",
-                ]
-            )
-        )
+        arguments = [
+            "validate",
+            "--code-path",
+            "code",
+            f"--train-params={PATTERN} --number_of_steps=3",
+        ]
+        codes.append(main([*arguments, "--resume-steps", "1", "--num-images", "2", "--json"]))
 
     threads = [threading.Thread(target=one_run) for _ in range(2)]
     for thread in threads:
@@ -521,48 +678,52 @@ def test_two_parallel_validations_keep_their_own_folders(tmp_path, fake_code) ->
     for thread in threads:
         thread.join(timeout=120)
     assert len(codes) == 2 and set(codes) <= {0, 1}
-    runs = sorted(out.iterdir())
+    runs = sorted((tmp_path / "runs").iterdir())
     assert len(runs) == 2
     for run in runs:
         assert (run / "run_record.json").exists()
         (root,) = run.glob("platform-*")
         output = root / "data" / "output"
-        # Each job's checkpoint names its own output folder: nothing was shared.
-        assert (output / "model.ckpt-4.index").read_text() == str(output)
+        # Each job's file names its own output folder: nothing was shared.
+        assert (output / "model.ckpt-3.index").read_text() == str(output)
 
 
-def test_containers_are_unnamed_and_labelled_with_their_run(tmp_path) -> None:
-    outcome, client, root = _docker_run(tmp_path, {"wait": [0]})
-    (created,) = client.containers.created
-    assert "name" not in created
-    assert created["labels"] == {"uai-harness": "1", "uai-harness.root": str(root.root)}
+def test_containers_get_unique_names_and_labels_with_session_and_deadline(tmp_path) -> None:
+    before = time.time()
+    _, client, root = _docker_run(tmp_path, {"wait": [0]}, timeout_s=100)
+    (created,) = [c for c in client.containers.created if _role(c["command"]) == "job"]
+    assert created["name"].startswith(f"uai-harness-{daemon.session_id()}-")
+    labels = created["labels"]
+    assert labels[daemon.LABEL] == "1" and labels["uai-harness.root"] == str(root.root)
+    assert labels[daemon.SESSION_LABEL] == daemon.session_id()
+    assert before + 100 <= float(labels[daemon.DEADLINE_LABEL]) <= time.time() + 200
 
 
-# --------------------------------------------------------------------------- 9. security
+# --------------------------------------------------------------------------- 10. security
 
 
 def test_job_containers_are_isolated_and_get_no_host_environment(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "HOSTSECRET")
-    probe = {"wait": [0], "logs": [b"tensorflow 2.21.0\n"]}
-    client = FakeClient([probe, {"wait": [0]}, {"wait": [0]}])
+    client = FakeClient(probe=[{"logs": [b"tensorflow 2.21.0\n"]}])
     backend = DockerBackend("fake:1", client=client)
     root = PlatformRoot.create(parent=tmp_path)
     backend.prepare(root)
-    backend.probe(["true"])
+    backend.probe(["/bin/bash", "-c", "test -x /usr/bin/python"])
     backend.run(JobSpec(), root, tmp_path / "train.log")
-    backend.image_file("/data/inception_v3.ckpt")
+    backend.read_code("evaluate.py")
     backend.environment()
-    requests_made = client.containers.created + client.containers.ran
-    assert len(requests_made) == 4
+    requests_made = client.containers.created
+    assert {_role(r["command"]) for r in requests_made} == {"probe", "job", "copy", "env"}
     for request in requests_made:
         assert request["network_mode"] == "none"
         assert request["privileged"] is False
         assert request["security_opt"] == ["no-new-privileges"]
         assert request.get("environment", HARNESS_ENV) == HARNESS_ENV
     assert "HOSTSECRET" not in repr(requests_made)
-    job = client.containers.created[1]
+    job = next(r for r in requests_made if _role(r["command"]) == "job")
     assert job["volumes"][str(root.data_dir)] == {"bind": "/data/data", "mode": "ro"}
     assert job["volumes"][str(root.output_dir)] == {"bind": "/data/output", "mode": "rw"}
+    assert all(c.removed for c in client.containers.instances)
 
 
 def test_local_job_gets_no_host_secrets(tmp_path, fake_code, monkeypatch) -> None:
@@ -576,15 +737,31 @@ def test_local_job_gets_no_host_secrets(tmp_path, fake_code, monkeypatch) -> Non
     assert "AWS_SECRET_ACCESS_KEY" not in outcome.log_text
 
 
-def test_job_keys_never_reach_the_record_and_files_are_private(tmp_path, fake_code) -> None:
-    run_dir = new_run_dir(tmp_path / "runs")
-    plan = _fake_plan("--private_key=SECRET123", "--public_key", "PUBLIC456", "--fake_mode=fail")
-    result = validate(LocalBackend(fake_code), plan, run_dir)
-    assert "argv:" in result.outcomes["train"].log_text  # the job saw and printed its keys
+def test_job_keys_never_reach_console_json_record_or_report(tmp_path, fake_code, capsys) -> None:
+    params = f"{PATTERN} --number_of_steps=3 --private_key=SECRET123 --public_key PUBLIC456"
+    out = tmp_path / "runs"
+    main(
+        [
+            "validate",
+            "--code-path",
+            str(fake_code),
+            f"--train-params={params}",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
+    captured = capsys.readouterr()
+    (run_dir,) = out.iterdir()
+    assert "argv:" in (run_dir / "logs" / "train.log").read_text()  # the job printed its keys
+    shown = {"stdout": captured.out, "stderr": captured.err}
     for name in ("run_record.json", "report.md", "report.html", "verdict.json"):
-        text = (run_dir / name).read_text()
+        shown[name] = (run_dir / name).read_text()
+    for name, text in shown.items():
         assert "SECRET123" not in text and "PUBLIC456" not in text, name
-    assert stat.S_IMODE(result.root.root.stat().st_mode) == 0o700
+    verdict = json.loads(captured.out, parse_constant=lambda c: pytest.fail(f"non-strict {c}"))
+    assert verdict["run_dir"] == str(run_dir)
+    assert stat.S_IMODE(next(run_dir.glob("platform-*")).stat().st_mode) == 0o700
     world_writable = [
         p
         for p in [run_dir, *run_dir.rglob("*")]
@@ -593,20 +770,30 @@ def test_job_keys_never_reach_the_record_and_files_are_private(tmp_path, fake_co
     assert world_writable == []
 
 
-def test_mount_points_are_not_writes_outside_output() -> None:
-    """`docker diff` lists bind destinations (a mounted checkpoint file) and their parents."""
-    from harness.backends.container import _outside_output
+# --------------------------------------------------------------------------- 11. docker host
 
-    changes = [
-        {"Path": path}
-        for path in (
-            "/data",
-            "/data/data",
-            "/data/inception_v3.ckpt",
-            "/data/output/m.index",
-            "/data/stray.txt",
-            "/root/.cache/pip",
-        )
-    ]
-    mounts = {"/data/data", "/data/output", "/data/inception_v3.ckpt"}
-    assert _outside_output(changes, mounts) == ["/data/stray.txt"]
+
+def test_docker_host_comes_from_the_environment_then_the_active_context(
+    tmp_path, monkeypatch
+) -> None:
+    import hashlib
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    assert daemon.docker_host() == (daemon.DEFAULT_SOCKET, None)
+    meta = tmp_path / "contexts" / "meta" / hashlib.sha256(b"remote").hexdigest()
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(
+        json.dumps({"Name": "remote", "Endpoints": {"docker": {"Host": "tcp://10.0.0.5:2375"}}})
+    )
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "remote"}))
+    assert daemon.docker_host() == ("tcp://10.0.0.5:2375", None)
+    monkeypatch.setenv("DOCKER_CONTEXT", "default")
+    assert daemon.docker_host()[0] == daemon.DEFAULT_SOCKET
+    monkeypatch.setenv("DOCKER_HOST", "unix:///custom.sock")
+    assert daemon.docker_host()[0] == "unix:///custom.sock"
+    monkeypatch.delenv("DOCKER_HOST")
+    monkeypatch.setenv("DOCKER_CONTEXT", "missing")
+    with pytest.raises(DockerError, match="docker context 'missing' cannot be read"):
+        daemon.docker_host()

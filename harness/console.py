@@ -1,0 +1,104 @@
+"""What `uai-harness validate` shows while it works: phases, live progress, verdicts.
+
+On a terminal each phase gets a rich status line updated from the job's own output
+(step N/target, loss, steps/s and images/s); elsewhere (CI logs, pipes) the same
+facts come as a plain line every few seconds. Each verdict is printed once. Every
+text passes through the run's redactor first: job output echoes its flags.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.markup import escape
+
+from harness.job import StdoutParser
+from harness.record import FAILED, NOT_RUN, PASSED, CheckResult
+from harness.redaction import Redactor
+
+PLAIN_PROGRESS_EVERY_S = 10.0
+_MARKS = {PASSED: "[green]PASS[/]", FAILED: "[red]FAIL[/]", NOT_RUN: "[yellow]NOT RUN[/]"}
+
+
+class ConsoleReporter:
+    """Implements the scenario's Reporter protocol on a rich Console."""
+
+    def __init__(
+        self,
+        console: Console,
+        redactor: Redactor,
+        batch_size: int | None = None,
+        loss_regex: str | None = None,
+    ) -> None:
+        self.console, self.redactor = console, redactor
+        self.batch_size, self.loss_regex = batch_size, loss_regex
+        self._status = None
+        self._phase = ""
+        self._target: int | None = None
+        self._parser = StdoutParser(loss_regex)
+        self._started = self._last_plain = time.monotonic()
+        self._first_step: tuple[int, float] | None = None
+
+    def _print(self, markup: str, text: str = "") -> None:
+        self.console.print(markup + escape(self.redactor.text(text)), highlight=False)
+
+    def note(self, text: str) -> None:
+        self._print("  [dim]·[/] ", text)
+
+    def phase(self, name: str, detail: str, target_step: int | None) -> None:
+        self.close()
+        self._phase, self._target = name, target_step
+        self._parser = StdoutParser(self.loss_regex)
+        self._started = self._last_plain = time.monotonic()
+        self._first_step = None
+        self._print(f"[bold cyan]▶ {escape(name)}[/] ", detail[:160])
+        if self.console.is_terminal:
+            self._status = self.console.status(f"{name}…")
+            self._status.start()
+
+    def line(self, text: str) -> None:
+        found = self._parser.feed(text)
+        if found is None:
+            return
+        now = time.monotonic()
+        if self._first_step is None:
+            self._first_step = (found[0], now)
+        progress = self._progress(*found, now)
+        if self._status is not None:
+            self._status.update(f"{self._phase}: {escape(progress)}")
+        elif now - self._last_plain >= PLAIN_PROGRESS_EVERY_S:
+            self._last_plain = now
+            self._print("    ", progress)
+
+    def _progress(self, step: int, loss: float, now: float) -> str:
+        target = f"/{self._target}" if self._target else ""
+        parts = [f"step {step}{target}", f"loss {loss:.4f}"]
+        first_step, first_time = self._first_step or (step, now)
+        if step > first_step and now > first_time:
+            rate = (step - first_step) / (now - first_time)
+            parts.append(f"{rate:.2f} steps/s")
+            if self.batch_size:
+                parts.append(f"{rate * self.batch_size:.1f} images/s")
+        return " · ".join(parts)
+
+    def phase_done(self, name: str, seconds: float, failure: str | None, log_tail: str) -> None:
+        self.close()
+        if failure is None:
+            self._print(f"  [green]✓[/] {escape(name)} ", f"({seconds:.0f}s)")
+            return
+        self._print(f"  [red]✗ {escape(name)} failed[/] ", f"({seconds:.0f}s): {failure}")
+        for line in log_tail.splitlines():
+            self._print("    [dim]│[/] ", line)
+
+    def check(self, result: CheckResult) -> None:
+        self.close()
+        mark = _MARKS.get(result.status, "[dim]N/A[/]")
+        self._print(f"  {mark} {escape(result.name)}: ", result.message)
+        for warning in result.warnings:
+            self._print("    [yellow]warning:[/] ", warning)
+
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None

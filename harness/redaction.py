@@ -1,0 +1,133 @@
+"""Credentials out of everything the harness prints, logs, records or serialises.
+
+UAI jobs are often given `--public_key`/`--private_key` and cloud keys on their
+command line, and jobs echo their flags. One `Redactor` is made at the edge
+(CLI, pytest plugin, API caller) from the job's parameters and handed to the two
+places where text leaves the harness: the console reporter and the run record's
+serialisation. It hides the literal values of secret-named flags wherever they
+appear (however a job re-prints them) and anything shaped like a credential.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REDACTED = "<redacted>"
+
+_SECRET_WORD = (
+    r"(?:secret|password|passwd|passphrase|token|api[_-]?key|access[_-]?key"
+    r"|private[_-]?key|public[_-]?key|credentials?)"
+)
+# A name made of `_`/`-` separated segments, one of which is a secret word:
+# `--private_key`, `AWS_SECRET_ACCESS_KEY`, `x-api-key`; not `tokenizer` or `max_tokens2`.
+_SECRET_NAME = rf"(?:[A-Za-z0-9.]+[_-])*{_SECRET_WORD}s?(?:[_-][A-Za-z0-9]+)*"
+_VALUE = r"(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;&|)]+)"
+_SECRET_KEY = re.compile(rf"-{{0,2}}{_SECRET_NAME}", re.IGNORECASE)
+_SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # PEM private keys, whole block.
+    re.compile(
+        r"(?P<pre>)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
+        re.DOTALL,
+    ),
+    # name=value, name: value, "name": "value", --name=value (`==` is a pip pin, not a secret).
+    re.compile(
+        rf"(?P<pre>(?<![A-Za-z0-9_.-])-{{0,2}}{_SECRET_NAME}[\"']?[ \t]*(?:=(?!=)|:(?!:))[ \t]*)"
+        rf"{_VALUE}",
+        re.IGNORECASE,
+    ),
+    # --name value (command lines joined into one string).
+    re.compile(rf"(?P<pre>(?<!\S)-{{1,2}}{_SECRET_NAME}[ \t]+)(?!-){_VALUE}", re.IGNORECASE),
+    # Authorization headers and bearer tokens.
+    re.compile(
+        r"(?P<pre>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)"
+        r"[^\s\"',]+",
+        re.IGNORECASE,
+    ),
+    re.compile(r"(?P<pre>\bbearer\s+)[A-Za-z0-9._~+/-]+=*", re.IGNORECASE),
+    # user:password@ in URLs.
+    re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)"),
+    # Well-known token shapes: AWS key ids, GitHub, Slack, OpenAI-style keys, JWTs.
+    re.compile(
+        r"(?P<pre>)\b(?:AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}"
+        r"|xox[abposr]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,}"
+        r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+)"
+    ),
+)
+# Values shorter than this are not hidden by value (they would blank out ordinary words).
+_MIN_SECRET_LENGTH = 4
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a flag or key name (`--private_key`, `AWS_SECRET_ACCESS_KEY`) names a secret."""
+    return _SECRET_KEY.fullmatch(name) is not None
+
+
+def secret_values(argv: Iterable[str]) -> list[str]:
+    """The values given to secret-named flags in an argument list (`--k=v` and `--k v`)."""
+    found: list[str] = []
+    items = list(argv)
+    for index, item in enumerate(items):
+        name, equals, value = item.partition("=")
+        if not name.startswith("-") or not is_secret_name(name):
+            continue
+        if equals:
+            found.append(value)
+        elif index + 1 < len(items) and not items[index + 1].startswith("-"):
+            found.append(items[index + 1])
+    return [value for value in found if len(value) >= _MIN_SECRET_LENGTH]
+
+
+class Redactor:
+    """Hides credentials: the known secret values, then credential-shaped text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret containing another is hidden whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}, key=len)[::-1]
+
+    @classmethod
+    def for_params(cls, *argvs: Iterable[str]) -> Redactor:
+        """A redactor that knows the secrets passed on these command lines."""
+        return cls(value for argv in argvs for value in secret_values(argv))
+
+    def text(self, text: str) -> str:
+        """`text` with secrets replaced by `<redacted>`."""
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub(lambda match: match["pre"] + REDACTED, text)
+        return text
+
+    def command(self, argv: Iterable[str]) -> list[str]:
+        """An argument list with secrets hidden, including `--private_key VALUE` split in two."""
+        redacted: list[str] = []
+        hide_next = False
+        for arg in argv:
+            if hide_next and not arg.startswith("-"):
+                redacted.append(REDACTED)
+                hide_next = False
+                continue
+            hide_next = arg.startswith("-") and "=" not in arg and is_secret_name(arg)
+            redacted.append(self.text(arg))
+        return redacted
+
+    def data(self, value: Any) -> Any:
+        """A JSON-ready value with every string redacted; secret-named keys lose their value."""
+        if isinstance(value, Mapping):
+            return {
+                key: REDACTED
+                if isinstance(item, str) and item and is_secret_name(str(key))
+                else self.data(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            if value and all(isinstance(item, str) for item in value):
+                return self.command(value)
+            return [self.data(item) for item in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+
+PATTERNS_ONLY = Redactor()

@@ -1,0 +1,89 @@
+"""Credentials out of everything printed or stored (harness/redaction.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.redaction import PATTERNS_ONLY, REDACTED, Redactor, secret_values
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("python train.py --public_key abc123 --seed 1", "abc123"),
+        ("python train.py --private_key=def456", "def456"),
+        ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI", "wJalrXUtnFEMI"),
+        ("aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
+        ("db password=hunter2 ok", "hunter2"),
+        ('{"token": "tok-987"}', "tok-987"),
+        ("Authorization: Bearer eyJhbGciOi.xyz", "eyJhbGciOi"),
+        ("pip install git+https://me:ghp_secretvalue@github.com/a/b", "ghp_secretvalue"),
+        ("url?api_key=k1k2k3&x=1", "k1k2k3"),
+    ],
+)
+def test_redact_removes_credentials(text, secret):
+    redacted = PATTERNS_ONLY.text(text)
+    assert secret not in redacted
+    assert REDACTED in redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "global step 5: loss = 2.3456 (0.100 sec/step)",
+        "tokenizers==0.15.0",
+        "--number_of_steps=10 --train_inception=true --input_file_pattern=/data/train-?????",
+        "Tokenizer: loaded 5 words",
+    ],
+)
+def test_redact_leaves_ordinary_text_alone(text):
+    assert PATTERNS_ONLY.text(text) == text
+
+
+def test_redact_command_hides_value_after_secret_flag():
+    argv = ["train.py", "--public_key", "abc", "--private_key=def", "--use_token", "--seed", "1"]
+    assert PATTERNS_ONLY.command(argv) == [
+        "train.py",
+        "--public_key",
+        REDACTED,
+        f"--private_key={REDACTED}",
+        "--use_token",
+        "--seed",
+        "1",
+    ]
+
+
+def test_the_literal_secret_is_hidden_however_a_job_reprints_it():
+    redactor = Redactor.for_params(["--private_key=Zq9-SECRET-77", "--public_key", "pk_AB12CD"])
+    echoed = "flags: {'private_key': 'Zq9-SECRET-77'} key Zq9-SECRET-77 pub=pk_AB12CD"
+    shown = redactor.text(echoed)
+    assert "Zq9-SECRET-77" not in shown and "pk_AB12CD" not in shown
+    assert shown.count(REDACTED) == 3
+
+
+def test_secret_values_come_from_secret_named_flags_only():
+    argv = ["--private_key=abcdef", "--uhub_password", "hunter22", "--seed=12345", "--token=ab"]
+    assert secret_values(argv) == ["abcdef", "hunter22"]  # too-short values are not hidden
+
+
+def test_data_redacts_nested_values_and_secret_named_keys():
+    redactor = Redactor(["s3cr3t-value"])
+    data = {
+        "job": {"train_params": ["--private_key", "s3cr3t-value", "--seed=1"]},
+        "api_key": "plain",
+        "note": "contains s3cr3t-value inside",
+        "count": 3,
+    }
+    out = redactor.data(data)
+    assert "s3cr3t-value" not in json.dumps(out)
+    assert out["api_key"] == REDACTED and out["count"] == 3
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), min_size=4, max_size=30))
+def test_any_known_secret_disappears_from_any_text(secret):
+    redactor = Redactor([secret])
+    assert secret not in redactor.text(f"before {secret} after {secret}")
