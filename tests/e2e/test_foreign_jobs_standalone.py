@@ -1,0 +1,287 @@
+"""The foreign fixture jobs honour the platform contract, and each mutant really breaks it.
+
+No harness CLI runs here: each job is started the platform's way against a
+platform-like folder, twice (train, then resume to a higher step target), and
+its files are inspected directly. Job 1 gets the im2txt records and the full
+Inception v3 stand-in the harness generates; job 2 its own make_inputs.py sample.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from harness import snapshot
+from harness.contract import PlatformRoot
+from harness.synthetic import generate_dataset, write_inception_checkpoint
+from tests.foreign_jobs import (
+    JOBS,
+    KERAS_FIT,
+    MUTANT_NAMES,
+    TF1_COMPAT,
+    ForeignJob,
+    job_env,
+    make_inputs,
+    make_mutant,
+    run_job,
+)
+
+pytestmark = pytest.mark.slow
+
+FIRST_TARGET, SECOND_TARGET = 60, 80
+KERAS_STEPS_PER_EPOCH = 5  # keras_fit's --steps_per_epoch default
+_STEP_RE = re.compile(r"-(\d+)\.index$")
+
+
+def checkpoints(output_dir: Path) -> list[Path]:
+    """`<name>-<step>` checkpoint prefixes in output_dir, by step."""
+    found = [(int(m[1]), p) for p in output_dir.glob("*.index") if (m := _STEP_RE.search(p.name))]
+    return [path.with_suffix("") for _, path in sorted(found)]
+
+
+def values(prefix: Path) -> dict[str, np.ndarray]:
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if name != "_CHECKPOINTABLE_OBJECT_GRAPH"
+    }
+
+
+def step_of(prefix: Path) -> int:
+    """The training step a checkpoint holds (TF1 global_step or the Keras optimizer's)."""
+    stored = values(prefix)
+    keras_step = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+    key = "global_step" if "global_step" in stored else keras_step
+    return int(stored[key])
+
+
+def trained_keys(job: ForeignJob, stored: dict[str, np.ndarray]) -> list[str]:
+    return [key for key in stored if job.trained_key.search(key)]
+
+
+def output_of(done) -> str:
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    """One work_dir of inputs per job (data/ and the pretrained file), made once."""
+    made = {}
+    for job in JOBS.values():
+        work_dir = tmp_path_factory.mktemp(f"{job.name}-inputs")
+        if job is TF1_COMPAT:
+            pattern = job.params()[0].split("=", 1)[1]
+            generate_dataset(work_dir / "data", input_file_pattern=pattern, num_eval_images=0)
+            write_inception_checkpoint(work_dir / job.pretrained_file.lstrip("/"))
+        else:
+            make_inputs(job, work_dir)
+        made[job.name] = work_dir
+    return made
+
+
+def platform_root(job_folder: Path, work_inputs: Path, parent: Path) -> PlatformRoot:
+    """A fresh root with the code installed and the shared inputs hard-linked into work_dir."""
+    root = PlatformRoot.create(parent=parent)
+    root.install_code(job_folder)
+    for source in work_inputs.rglob("*"):
+        if source.is_file():
+            target = root.work_dir / source.relative_to(work_inputs)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, target)
+    return root
+
+
+@dataclass
+class TwoRuns:
+    root: PlatformRoot
+    first_output: str
+    second_output: str
+    first_checkpoints: list[Path]
+    before: dict[str, str]
+    after: dict[str, str]
+
+
+@pytest.fixture(scope="module", params=sorted(JOBS))
+def job(request) -> ForeignJob:
+    return JOBS[request.param]
+
+
+@pytest.fixture(scope="module")
+def two_runs(job, inputs, tmp_path_factory) -> TwoRuns:
+    root = platform_root(job.folder, inputs[job.name], tmp_path_factory.mktemp(job.name))
+    before = snapshot.take(root.root)
+    first = output_of(run_job(root, job.params(FIRST_TARGET)))
+    first_checkpoints = checkpoints(root.output_dir)
+    kept = root.root / "first-run"  # the second run may rotate the first run's files away
+    for prefix in first_checkpoints:
+        for part in prefix.parent.glob(prefix.name + ".*"):
+            kept.mkdir(exist_ok=True)
+            shutil.copy2(part, kept)
+    second = output_of(run_job(root, job.params(SECOND_TARGET)))
+    after = snapshot.take(root.root)
+    after = {path: digest for path, digest in after.items() if not path.startswith("first-run/")}
+    return TwoRuns(
+        root,
+        first,
+        second,
+        [kept / prefix.name for prefix in first_checkpoints],
+        before,
+        after,
+    )
+
+
+def test_writes_nothing_outside_output_dir(two_runs: TwoRuns) -> None:
+    change = snapshot.diff(two_runs.before, two_runs.after)
+    assert change.removed == []
+    assert [p for p in change.added + change.modified if not p.startswith("data/output/")] == []
+    assert not list(two_runs.root.root.rglob("__pycache__"))
+
+
+def test_checkpoints_are_readable_and_keep_the_frozen_pretrained_values(
+    job: ForeignJob, two_runs: TwoRuns
+) -> None:
+    pretrained = values(Path(f"{two_runs.root.work_dir}{job.pretrained_file}"))
+    saved = [*two_runs.first_checkpoints, *checkpoints(two_runs.root.output_dir)]
+    assert len(two_runs.first_checkpoints) >= 2
+    for prefix in saved:
+        stored = values(prefix)
+        for key in job.pretrained_keys:
+            assert np.array_equal(stored[key], pretrained[key]), f"{prefix.name}: {key}"
+    first, last = values(saved[0]), values(saved[-1])
+    trained = trained_keys(job, first)
+    unmoved = [key for key in trained if np.array_equal(first[key], last[key])]
+    assert trained and unmoved == []
+
+
+def test_loss_falls(job: ForeignJob, two_runs: TwoRuns) -> None:
+    losses = job.losses(two_runs.first_output)
+    assert len(losses) >= 10 and all(np.isfinite(losses))
+    window = len(losses) // 5
+    first, last = np.mean(losses[:window]), np.mean(losses[-window:])
+    assert last <= 0.75 * first, (first, last)
+
+
+def test_rerun_resumes_at_the_saved_step(job: ForeignJob, two_runs: TwoRuns) -> None:
+    assert step_of(two_runs.first_checkpoints[-1]) == FIRST_TARGET
+    final = checkpoints(two_runs.root.output_dir)[-1]
+    assert step_of(final) == SECOND_TARGET
+    assert final.name.endswith(f"-{SECOND_TARGET}")
+    assert "Fresh start" in two_runs.first_output
+    assert "Fresh start" not in two_runs.second_output
+    if job is TF1_COMPAT:
+        steps = [int(m["step"]) for m in job.loss_line.finditer(two_runs.second_output)]
+        assert steps == list(range(FIRST_TARGET, SECOND_TARGET))
+    else:
+        epochs = FIRST_TARGET // KERAS_STEPS_PER_EPOCH, SECOND_TARGET // KERAS_STEPS_PER_EPOCH
+        assert f"Epoch {epochs[0] + 1}/{epochs[1]}\n" in two_runs.second_output
+        assert "Epoch 1/" not in two_runs.second_output
+
+
+def test_tf1_job_trains_on_its_own_sample_inputs(tmp_path: Path) -> None:
+    root = PlatformRoot.create(parent=tmp_path)
+    root.install_code(TF1_COMPAT.folder)
+    make_inputs(TF1_COMPAT, root.work_dir)
+    output = output_of(run_job(root, TF1_COMPAT.params(steps=20)))
+    losses = TF1_COMPAT.losses(output)
+    assert len(losses) == 20 and np.mean(losses[-5:]) < np.mean(losses[:5])
+    final = checkpoints(root.output_dir)[-1]
+    assert step_of(final) == 20
+    pretrained, stored = values(root.work_dir / "inception_v3.ckpt"), values(final)
+    assert all(np.array_equal(stored[k], pretrained[k]) for k in TF1_COMPAT.pretrained_keys)
+
+
+@pytest.mark.parametrize("missing", ["data", "pretrained"])
+def test_missing_input_is_refused_with_exit_1(
+    job: ForeignJob, inputs, missing: str, tmp_path: Path
+) -> None:
+    root = platform_root(job.folder, inputs[job.name], tmp_path)
+    if missing == "data":
+        shutil.rmtree(root.data_dir)
+        root.data_dir.mkdir()
+        named = str(root.data_dir)
+    else:
+        for part in root.work_dir.glob(job.pretrained_file.lstrip("/") + "*"):
+            part.unlink()
+        named = f"{root.work_dir}{job.pretrained_file}"
+    done = run_job(root, job.params(steps=5))
+    assert done.returncode == 1
+    assert "Training failed" in done.stderr and named in done.stderr
+    assert checkpoints(root.output_dir) == []
+
+
+def test_keras_job_trains_without_tensorboard(inputs, tmp_path: Path) -> None:
+    """TensorFlow >= 2.20 does not install tensorboard: the job warns once and trains on."""
+    hidden = tmp_path / "no-tensorboard"
+    hidden.mkdir()
+    (hidden / "tensorboard.py").write_text("raise ImportError('hidden for this test')\n")
+    root = platform_root(KERAS_FIT.folder, inputs[KERAS_FIT.name], tmp_path)
+    env = {**job_env(), "PYTHONPATH": str(hidden)}
+    output = output_of(run_job(root, KERAS_FIT.params(steps=10), env=env))
+    assert output.count("tensorboard is not installed") == 1
+    assert not root.log_dir.exists()
+    assert step_of(checkpoints(root.output_dir)[-1]) == 10
+
+
+# Mutants: each test applies one edit and shows the behaviour it claims, in one short run.
+
+
+def mutant_root(job: ForeignJob, name: str, inputs, tmp_path: Path) -> PlatformRoot:
+    code = make_mutant(job, name, tmp_path / "code")
+    return platform_root(code, inputs[job.name], tmp_path)
+
+
+def test_mutant_names_are_complete(job: ForeignJob) -> None:
+    assert tuple(job.mutants) == MUTANT_NAMES
+
+
+def test_mutant_writes_outside_output(job: ForeignJob, inputs, tmp_path: Path) -> None:
+    root = mutant_root(job, "writes_outside_output", inputs, tmp_path)
+    before = snapshot.take(root.root)
+    output_of(run_job(root, job.params(steps=5)))
+    change = snapshot.diff(before, snapshot.take(root.root))
+    assert [p for p in change.added if not p.startswith("data/output/")] == [job.stray_file]
+
+
+def test_mutant_skips_pretrained_restore(job: ForeignJob, inputs, tmp_path: Path) -> None:
+    root = mutant_root(job, "skips_pretrained_restore", inputs, tmp_path)
+    output_of(run_job(root, job.params(steps=5)))
+    pretrained = values(Path(f"{root.work_dir}{job.pretrained_file}"))
+    first = values(checkpoints(root.output_dir)[0])
+    # The harness stand-in's BatchNorm values (0, 0, 1) equal common initial values.
+    kernels = [k for k in job.pretrained_keys if re.search(r"weights|_kernel", k)]
+    assert kernels and not any(np.array_equal(first[k], pretrained[k]) for k in kernels)
+
+
+def test_mutant_learning_rate_zero(job: ForeignJob, inputs, tmp_path: Path) -> None:
+    root = mutant_root(job, "learning_rate_zero", inputs, tmp_path)
+    output_of(run_job(root, job.params(steps=10)))
+    saved = checkpoints(root.output_dir)
+    assert len(saved) >= 2
+    first, last = values(saved[0]), values(saved[-1])
+    trained = trained_keys(job, first)
+    assert trained and all(np.array_equal(first[key], last[key]) for key in trained)
+
+
+def test_mutant_never_resumes(job: ForeignJob, two_runs: TwoRuns, inputs, tmp_path: Path) -> None:
+    root = mutant_root(job, "never_resumes", inputs, tmp_path)
+    saved = next(p for p in two_runs.first_checkpoints if step_of(p) > 0)  # the earliest
+    for part in saved.parent.glob(saved.name + ".*"):
+        shutil.copy2(part, root.output_dir)
+    (root.output_dir / "checkpoint").write_text(f'model_checkpoint_path: "{saved.name}"\n')
+    target = step_of(saved) + 5
+    output = output_of(run_job(root, job.params(target)))
+    assert "Fresh start" in output
+    if job is TF1_COMPAT:
+        assert "loss = " in output and re.search(r"step = 0\n", output)
+    else:
+        assert "Epoch 1/" in output
+    assert step_of(checkpoints(root.output_dir)[-1]) == target
