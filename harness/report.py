@@ -20,7 +20,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.record import PhaseRecord, RunRecord
+from harness.record import PhaseRecord, RunRecord, jsonable
 
 PLOT_NAME = "loss.png"
 MARKDOWN_NAME = "report.md"
@@ -127,7 +127,7 @@ def _environment_rows(record: RunRecord) -> list[tuple[str, str]]:
 
 def _job_rows(record: RunRecord) -> list[tuple[str, str]]:
     return [
-        (key, json.dumps(value) if not isinstance(value, str) else value)
+        (key, json.dumps(jsonable(value)) if not isinstance(value, str) else value)
         for key, value in sorted(record.job.items())
     ]
 

@@ -4,6 +4,8 @@ The harness plugin normally arrives through its pytest11 entry point; in a bare
 checkout (package not installed) it is loaded here instead.
 """
 
+from __future__ import annotations
+
 import importlib.metadata
 from pathlib import Path
 
@@ -18,3 +20,26 @@ pytest_plugins = [] if _registered else ["harness.pytest_plugin"]
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def real_validation(tmp_path_factory: pytest.TempPathFactory):
+    """One small but real `validate` run, shared by the session: the Keras fit fixture job
+    (not this repository's trainer) with its own data sample and pretrained backbone, 20
+    steps and a 10-step resume. Tests of records, reports and comparisons start from it, so
+    they see the shape `validate` really writes."""
+    from tests.foreign_jobs import KERAS_FIT, make_inputs
+
+    from harness.backends.local import LocalBackend
+    from harness.validate import Plan, validate
+
+    inputs = tmp_path_factory.mktemp("keras-inputs")
+    make_inputs(KERAS_FIT, inputs)
+    plan = Plan(
+        train_params=KERAS_FIT.params(20),
+        profile="none",
+        data=inputs / "data",
+        pretrained=inputs / KERAS_FIT.pretrained_file.lstrip("/"),
+        resume_steps=10,
+    )
+    return validate(LocalBackend(KERAS_FIT.folder), plan, tmp_path_factory.mktemp("real-run"))

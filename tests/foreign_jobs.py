@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from harness.contract import PlatformRoot, job_command, split_params, with_flag
+from harness.contract import PlatformRoot, job_command
+from harness.params import split_params, with_flag
 
 JOBS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "jobs"
 MUTANT_NAMES = (

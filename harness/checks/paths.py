@@ -41,6 +41,10 @@ def _ignored(path: str) -> bool:
     )
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def classify_container_changes(
     changes: Iterable[str], output_dir: str, mount_points: Iterable[str]
 ) -> tuple[list[str], list[str]]:
@@ -114,8 +118,9 @@ def check_path_contract(
         "ignore_list": [*IGNORED_CONTAINER_PATHS, *(f"*/{n}/" for n in IGNORED_NAMES)],
     }
     message = "; ".join(problems) or (
-        f"{len(under_output)} files written, all under output_dir ({len(checkpoints)} "
-        f"checkpoints, {len(in_log_dir)} files in log_dir); inputs unchanged"
+        f"{_count(len(under_output), 'file')} written, all under output_dir "
+        f"({_count(len(checkpoints), 'checkpoint')}, {_count(len(in_log_dir), 'file')} in "
+        "log_dir); inputs unchanged"
     )
     return CheckResult.judged(
         NAME,

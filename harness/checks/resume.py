@@ -60,9 +60,11 @@ def check_resume(
         problems.append("the first run left no checkpoint with a global step to resume from")
     if first_logged is None:
         problems.append("the rerun logged no loss, so where it started cannot be told")
-    elif first_step is not None and first_logged <= first_step:
+    elif first_step is not None and first_logged < first_step:
+        # (== is fine: Estimator-style hooks log the step before its update)
         problems.append(
-            f"the rerun logged step {first_logged}, not after {first_step}: it started over"
+            f"the rerun logged step {first_logged}, before the first run's last checkpoint "
+            f"at {first_step}: it started over"
         )
     if final_step is None or final_step < target:
         problems.append(f"the last checkpoint is at step {final_step}, not the target {target}")

@@ -1,4 +1,8 @@
-"""Comparing run records: loss divergence, tolerances, and what else changed."""
+"""Comparing run records: loss divergence, tolerances, and what else changed.
+
+Records start from a real `validate` run (the session's `real_validation`); each test
+changes a copy the way a second run on another machine or commit would.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +12,30 @@ import math
 
 import pytest
 
+from harness.cli import main
 from harness.compare import compare, diff_packages, parse_freeze
-from harness.record import CheckResult, PhaseRecord, RunRecord
+from harness.record import FAILED, PASSED, CheckResult, PhaseRecord, RunRecord
 
 
-def make_run(steps: int = 20, seed: int = 1) -> RunRecord:
-    """Two phases (train, resume) with distinct losses per step."""
-    train = {step: 10.0 / step for step in range(1, steps + 1)}
-    resume = {step: 1.0 / step for step in range(steps + 1, 2 * steps + 1)}
-    return RunRecord(
-        job={
-            "mainfile": "train.py",
-            "train_params": [f"--seed={seed}"],
-            "flags": {"seed": seed, "batch_size": 4},
-            "seed": seed,
-            "backend": "local",
-        },
-        environment={
-            "python": "3.11.7",
-            "tensorflow": "2.21.0",
-            "pip_freeze": ["numpy==2.0.0", "absl-py==2.1.0", "Pillow==10.0.0"],
-        },
-        inputs={"data/train-00000-of-00001": "a" * 64, "data/word_counts.txt": "b" * 64},
-        outputs={"output/model.ckpt-20.index": "c" * 64},
-        phases=[
-            PhaseRecord("train", ["python", "train.py"], 0, 1.0, train, "", "local"),
-            PhaseRecord("resume", ["python", "train.py"], 0, 1.0, resume, "", "local"),
-        ],
-        checks=[
-            CheckResult("exit_code", True, "0", {}, 0.0),
-            CheckResult("loss_finite", True, "finite", {}, 0.0),
-        ],
-    )
+@pytest.fixture
+def run(real_validation) -> RunRecord:
+    return copy.deepcopy(real_validation.record)
 
 
-def test_identical_runs_have_no_divergence():
-    a = make_run()
-    result = compare(a, copy.deepcopy(a))
+@pytest.fixture
+def other(real_validation) -> RunRecord:
+    return copy.deepcopy(real_validation.record)
+
+
+def _steps(record: RunRecord, phase: int = 0) -> list[int]:
+    return sorted(record.phases[phase].losses)
+
+
+def test_identical_runs_have_no_divergence(run, other):
+    result = compare(run, other)
     assert result.identical_losses
-    assert all(p.first_divergence is None and p.steps_compared == 20 for p in result.phases)
+    assert [p.name for p in result.phases] == ["train", "resume"]
+    assert result.phases[0].steps_compared == len(run.phases[0].losses) > 0
     assert not (result.job or result.versions or result.checks)
     assert result.environment.empty and result.inputs.empty and result.outputs.empty
     text = result.render_text()
@@ -54,103 +43,109 @@ def test_identical_runs_have_no_divergence():
     assert "Inputs: same" in text
 
 
-def test_changed_loss_at_step_7_is_the_first_divergence():
-    a, b = make_run(), make_run()
-    b.phases[0].losses[7] = a.phases[0].losses[7] + 1e-12
-    b.phases[0].losses[9] = 5.0
-    result = compare(a, b)
+def test_a_changed_loss_is_the_first_divergence(run, other):
+    first, second = _steps(run)[1], _steps(run)[-1]
+    other.phases[0].losses[first] += 1e-12
+    other.phases[0].losses[second] = 5.0
+    result = compare(run, other)
     assert not result.identical_losses
     train, resume = result.phases
     assert resume.identical_losses and not train.identical_losses
-    first = train.first_divergence
-    assert first is not None and first.step == 7
-    assert (first.loss_a, first.loss_b) == (a.phases[0].losses[7], b.phases[0].losses[7])
-    assert first.abs_diff == pytest.approx(1e-12, rel=1e-3)
+    divergence = train.first_divergence
+    assert divergence is not None and divergence.step == first
+    assert divergence.loss_b == run.phases[0].losses[first] + 1e-12
     assert train.divergent_steps == 2
-    assert "first divergence at step 7" in result.render_text()
+    assert f"first divergence at step {first}" in result.render_text()
 
 
-def test_bitwise_distinguishes_signed_zero_and_matches_nan():
-    a, b = make_run(), make_run()
-    a.phases[0].losses.update({1: 0.0, 2: math.nan})
-    b.phases[0].losses.update({1: -0.0, 2: math.nan})
-    assert compare(a, b).phases[0].first_divergence.step == 1
-    b.phases[0].losses[1] = 0.0
-    assert compare(a, b).identical_losses
-    b.phases[0].losses[2] = 1.0
-    assert compare(a, b).phases[0].first_divergence.step == 2
+def test_bitwise_distinguishes_signed_zero_and_matches_nan(run, other):
+    a, b = _steps(run)[:2]
+    run.phases[0].losses.update({a: 0.0, b: math.nan})
+    other.phases[0].losses.update({a: -0.0, b: math.nan})
+    assert compare(run, other).phases[0].first_divergence.step == a
+    other.phases[0].losses[a] = 0.0
+    assert compare(run, other).identical_losses
+    other.phases[0].losses[b] = 1.0
+    assert compare(run, other).phases[0].first_divergence.step == b
 
 
-def test_tolerances_accept_small_differences_only():
-    a, b = make_run(), make_run()
-    b.phases[0].losses[7] *= 1 + 1e-9
-    assert not compare(a, b).identical_losses
-    loose = compare(a, b, rtol=1e-6)
+def test_tolerances_accept_small_differences_only(run, other):
+    step, later = _steps(run)[0], _steps(run)[-1]
+    other.phases[0].losses[step] *= 1 + 1e-9
+    assert not compare(run, other).identical_losses
+    loose = compare(run, other, rtol=1e-6)
     assert loose.identical_losses and loose.render_text().startswith("Losses: identical (rtol=")
-    assert compare(a, b, atol=1e-6).identical_losses
-    b.phases[0].losses[8] += 1.0
-    assert compare(a, b, rtol=1e-6).phases[0].first_divergence.step == 8
+    assert compare(run, other, atol=1e-6).identical_losses
+    other.phases[0].losses[later] += 1.0
+    assert compare(run, other, rtol=1e-6).phases[0].first_divergence.step == later
     with pytest.raises(ValueError):
-        compare(a, b, rtol=-1.0)
+        compare(run, other, rtol=-1.0)
 
 
-def test_steps_and_phases_present_in_one_run_only():
-    a, b = make_run(), make_run()
-    del b.phases[0].losses[20]
-    b.phases[0].losses[21] = 0.1
-    b.phases.pop()
-    b.phases.append(PhaseRecord("evaluate", ["python", "evaluate.py"], 0, 1.0, {}, "", "local"))
-    result = compare(a, b)
+def test_cli_compare_takes_tolerances(real_validation, tmp_path, capsys):
+    """Two machines rarely agree bit for bit: --rtol/--atol reach compare from the CLI."""
+    record = copy.deepcopy(real_validation.record)
+    step = sorted(record.phases[0].losses)[0]
+    record.phases[0].losses[step] *= 1 + 1e-9
+    a = real_validation.record.to_json(tmp_path / "a.json")
+    b = record.to_json(tmp_path / "b.json")
+    assert main(["compare", str(a), str(b)]) == 1
+    assert main(["compare", str(a), str(b), "--rtol", "1e-6"]) == 0
+    assert "Losses: identical (rtol=1e-06, atol=0)" in capsys.readouterr().out
+    assert main(["compare", str(a), str(b), "--atol", "1e-6", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["identical_losses"] is True
+
+
+def test_steps_and_phases_present_in_one_run_only(run, other):
+    last = _steps(run)[-1]
+    del other.phases[0].losses[last]
+    other.phases[0].losses[last + 1000] = 0.1
+    other.phases.pop()
+    other.phases.append(
+        PhaseRecord("evaluate", ["python", "evaluate.py"], 0, 1.0, {}, "none", "", "local")
+    )
+    result = compare(run, other)
     train, resume, evaluate = result.phases
-    assert train.first_divergence is None and train.only_in_a == [20] and train.only_in_b == [21]
+    assert train.first_divergence is None
+    assert train.only_in_a == [last] and train.only_in_b == [last + 1000]
     assert (resume.in_a, resume.in_b) == (True, False)
     assert (evaluate.in_a, evaluate.in_b) == (False, True)
     assert not result.identical_losses
     text = result.render_text()
-    assert "steps only in a: 20" in text and "phase resume: only in a" in text
+    assert f"steps only in a: {last}" in text and "phase resume: only in a" in text
 
 
-def test_job_environment_inputs_and_check_differences():
-    a, b = make_run(seed=1), make_run(seed=2)
-    b.environment["tensorflow"] = "2.22.0"
-    b.environment["pip_freeze"] = ["numpy==2.1.0", "absl_py==2.1.0", "rich==13.0.0"]
-    b.inputs["data/word_counts.txt"] = "d" * 64
-    b.inputs["data/extra"] = "e" * 64
-    del b.inputs["data/train-00000-of-00001"]
-    b.checks[1] = CheckResult("loss_finite", False, "nan", {}, 0.0)
-    b.checks.append(CheckResult("gpu", False, "none", {}, 0.0, skipped=True))
-    b.git = {"commit": "f" * 40, "dirty": True, "repo": "/x"}
-    result = compare(a, b)
-    assert result.job["seed"] == (1, 2) and result.job["flags.seed"] == (1, 2)
-    assert "flags.batch_size" not in result.job
-    assert result.versions["git.dirty"] == (None, True)
-    assert result.environment.values == {"tensorflow": ("2.21.0", "2.22.0")}
+def test_job_code_environment_inputs_and_check_differences(run, other):
+    other.job["train_params"] = [*run.job["train_params"], "--learning_rate=0.1"]
+    other.code["sha256"] = "f" * 64
+    other.environment["tensorflow"] = "2.99.0"
+    freeze = [line for line in run.environment["pip_freeze"] if not line.lower().startswith("rich")]
+    other.environment["pip_freeze"] = [*freeze, "zzz-extra==1.0"]
+    changed_input = sorted(run.inputs)[0]
+    other.inputs[changed_input] = "d" * 64
+    other.inputs["data/data/extra.csv"] = "e" * 64
+    other.checks[1] = CheckResult(run.checks[1].name, FAILED, "went wrong")
+    result = compare(run, other)
+    assert result.job["train_params"][1][-1] == "--learning_rate=0.1"
+    assert result.versions["code.sha256"] == (run.code["sha256"], "f" * 64)
+    assert result.environment.values["tensorflow"][1] == "2.99.0"
     packages = result.environment.packages
-    assert packages.added == {"rich": "13.0.0"}
-    assert packages.removed == {"pillow": "10.0.0"}
-    assert packages.changed == {"numpy": ("2.0.0", "2.1.0")}
-    assert result.inputs.changed == ["data/word_counts.txt"]
-    assert result.inputs.added == ["data/extra"]
-    assert result.inputs.removed == ["data/train-00000-of-00001"]
-    assert result.checks == {"gpu": (None, "skipped"), "loss_finite": ("passed", "failed")}
+    assert packages.added == {"zzz-extra": "1.0"} and "rich" in packages.removed
+    assert result.inputs.changed == [changed_input] and result.inputs.added == [
+        "data/data/extra.csv"
+    ]
+    assert result.checks == {run.checks[1].name: (PASSED, FAILED)}
     text = result.render_text()
-    for fragment in [
-        "+ rich 13.0.0",
-        "- pillow 10.0.0",
-        "~ numpy 2.0.0 -> 2.1.0",
-        "changed data/word_counts.txt",
-        "loss_finite: 'passed' -> 'failed'",
-    ]:
+    for fragment in ["+ zzz-extra 1.0", f"changed {changed_input}", f"'{PASSED}' -> '{FAILED}'"]:
         assert fragment in text
 
 
-def test_phase_environment_and_image_differences():
-    a, b = make_run(), make_run()
-    a.phases[0].image = {"id": "sha256:1", "digest": "d1"}
-    b.phases[0].image = {"id": "sha256:2", "digest": "d1"}
-    a.phases[0].environment = {"python": "3.11", "pip_freeze": ["tensorflow==2.21.0"]}
-    b.phases[0].environment = {"python": "3.11", "pip_freeze": ["tensorflow==2.20.0"]}
-    train = compare(a, b).phases[0]
+def test_phase_environment_and_image_differences(run, other):
+    run.phases[0].image = {"id": "sha256:1", "digest": "d1"}
+    other.phases[0].image = {"id": "sha256:2", "digest": "d1"}
+    run.phases[0].environment = {"python": "3.11", "pip_freeze": ["tensorflow==2.21.0"]}
+    other.phases[0].environment = {"python": "3.11", "pip_freeze": ["tensorflow==2.20.0"]}
+    train = compare(run, other).phases[0]
     assert train.differences == {"image.id": ("sha256:1", "sha256:2")}
     assert train.environment.packages.changed == {"tensorflow": ("2.21.0", "2.20.0")}
 
@@ -175,12 +170,12 @@ def test_parse_freeze_handles_urls_editables_and_extras():
     assert diff_packages(["a==1"], ["A==1"]).empty
 
 
-def test_to_dict_is_strict_json():
-    a, b = make_run(), make_run()
-    b.phases[0].losses[3] = math.inf
-    data = compare(a, b).to_dict()
+def test_to_dict_is_strict_json(run, other):
+    step = _steps(run)[0]
+    other.phases[0].losses[step] = math.inf
+    data = compare(run, other).to_dict()
     text = json.dumps(data, allow_nan=False)
     assert data["identical_losses"] is False and data["phases"][0]["identical_losses"] is False
-    assert data["phases"][0]["first_divergence"]["step"] == 3
+    assert data["phases"][0]["first_divergence"]["step"] == step
     assert data["phases"][0]["first_divergence"]["abs_diff"] == "inf"
     assert json.loads(text)["phases"][1]["identical_losses"] is True
