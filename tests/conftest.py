@@ -28,10 +28,9 @@ def real_validation(tmp_path_factory: pytest.TempPathFactory):
     (not this repository's trainer) with its own data sample and pretrained backbone, 20
     steps and a 10-step resume. Tests of records, reports and comparisons start from it, so
     they see the shape `validate` really writes."""
-    from tests.foreign_jobs import KERAS_FIT, make_inputs
-
     from harness.backends.local import LocalBackend
     from harness.validate import Plan, validate
+    from tests.foreign_jobs import KERAS_FIT, make_inputs
 
     inputs = tmp_path_factory.mktemp("keras-inputs")
     make_inputs(KERAS_FIT, inputs)
