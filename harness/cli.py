@@ -185,26 +185,55 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+RECORD_NAME = "run_record.json"
+
+
+def _record_path(given: str) -> Path:
+    """A run record named directly or by its run folder."""
+    path = _absolute(given)
+    return path / RECORD_NAME if path.is_dir() else path
+
+
+def _newest_runs(parent: str, count: int) -> list[Path]:
+    """The `count` newest run records under `parent`, oldest first (run folders are named
+    by their start time)."""
+    folder = _absolute(parent)
+    records = sorted(folder.glob(f"*/{RECORD_NAME}")) if folder.is_dir() else []
+    if len(records) < count:
+        raise ValueError(
+            f"{folder} holds {len(records)} run(s) with a {RECORD_NAME}; need {count} "
+            "(run `uai-harness validate`, or name the runs)"
+        )
+    return records[-count:]
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import write_report
 
-    record = RunRecord.load(_absolute(args.record))
-    out = _absolute(args.out) if args.out else _absolute(args.record).parent
-    for kind, path in sorted(write_report(record, out).items()):
-        print(f"{kind}: {path}")
+    path = _record_path(args.record) if args.record else _newest_runs(args.runs, 1)[0]
+    record = RunRecord.load(path)
+    out = _absolute(args.out) if args.out else path.parent
+    for kind, written in sorted(write_report(record, out).items()):
+        print(f"{kind}: {written}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import compare
 
-    comparison = compare(
-        RunRecord.load(_absolute(args.a)),
-        RunRecord.load(_absolute(args.b)),
-        rtol=args.rtol,
-        atol=args.atol,
+    if (args.a is None) != (args.b is None):
+        raise ValueError("compare takes two runs, or none (the two newest under --runs)")
+    a, b = (
+        (_record_path(args.a), _record_path(args.b))
+        if args.a
+        else tuple(_newest_runs(args.runs, 2))
     )
-    print(dumps(comparison.to_dict()) if args.json else comparison.render_text())
+    if not args.json:
+        print(f"a: {a}\nb: {b}")
+    comparison = compare(RunRecord.load(a), RunRecord.load(b), rtol=args.rtol, atol=args.atol)
+    print(
+        dumps({"a": a, "b": b, **comparison.to_dict()}) if args.json else comparison.render_text()
+    )
     return 0 if comparison.identical_losses else 1
 
 
@@ -337,9 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--json", action="store_true")
     generate.set_defaults(func=cmd_generate)
 
-    report = sub.add_parser("report", help="Markdown and HTML report of a run record")
-    report.add_argument("record")
-    report.add_argument("--out", default=None)
+    report = sub.add_parser("report", help="Markdown and HTML report of a run")
+    report.add_argument(
+        "record", nargs="?", help="run folder or run_record.json (default: the newest run)"
+    )
+    report.add_argument("--runs", default="runs", help="where runs are looked for")
+    report.add_argument("--out", default=None, help="folder for the report (default: the run's)")
     report.set_defaults(func=cmd_report)
 
     packer = sub.add_parser("pack", help="build the job's images and write uaitrain_cmd.txt")
@@ -357,9 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     packer.add_argument("--out", default=".", help="where uaitrain_cmd.txt goes")
     packer.set_defaults(func=cmd_pack)
 
-    comp = sub.add_parser("compare", help="compare two run records (first loss divergence)")
-    comp.add_argument("a")
-    comp.add_argument("b")
+    comp = sub.add_parser("compare", help="compare two runs (first loss divergence)")
+    comp.add_argument("a", nargs="?", help="run folder or record (default: the two newest runs)")
+    comp.add_argument("b", nargs="?")
+    comp.add_argument("--runs", default="runs", help="where runs are looked for")
     comp.add_argument("--rtol", type=float, default=0.0, help="relative loss tolerance")
     comp.add_argument("--atol", type=float, default=0.0, help="absolute loss tolerance")
     comp.add_argument("--json", action="store_true")
