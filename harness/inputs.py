@@ -13,6 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
+from harness.job import is_checkpoint
+
 LARGE_SAMPLE_BYTES = 2 * 1024**3
 
 
@@ -120,6 +122,8 @@ def _single_prefix_in(folder: Path) -> Path:
     if latest:
         return Path(latest)
     prefixes = sorted(p.with_suffix("") for p in folder.glob("*.index"))
+    if not prefixes:  # V1 single files: whatever the reader opens
+        prefixes = [p for p in sorted(folder.iterdir()) if p.is_file() and is_checkpoint(p)]
     if len(prefixes) == 1:
         return prefixes[0]
     if not prefixes:

@@ -193,7 +193,7 @@ class JobOutput:
         found = [
             Checkpoint(path, _step_of(path))
             for path in prefixes
-            if not _PARTIAL.search(path.name) and _loads(path)
+            if not _PARTIAL.search(path.name) and is_checkpoint(path)
         ]
         return sorted(found, key=lambda c: (c.step is not None, c.step or 0, str(c.path)))
 
@@ -320,7 +320,8 @@ def _listed_v1_files(state: Path) -> set[Path]:
     return listed
 
 
-def _loads(path: Path) -> bool:
+def is_checkpoint(path: Path) -> bool:
+    """Whether `tf.train.load_checkpoint` opens `path` (a V1 file or a V2 prefix)."""
     import tensorflow as tf
 
     try:

@@ -42,3 +42,38 @@ def real_validation(tmp_path_factory: pytest.TempPathFactory):
         resume_steps=10,
     )
     return validate(LocalBackend(KERAS_FIT.folder), plan, tmp_path_factory.mktemp("real-run"))
+
+
+@pytest.fixture(scope="session")
+def fresh_clone(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone of the working tree as it is now: every tracked and untracked,
+    not-ignored file copied into a new git repository with one commit - what a user
+    gets from `git clone`, including changes not committed yet."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=repo_root,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    clone = tmp_path_factory.mktemp("fresh") / "uai-train-harness"
+    for name in filter(None, listed.split("\0")):
+        source = repo_root / name
+        if source.is_file():  # listed but deleted in the working tree: not in the clone
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, clone / name)
+    git = [
+        "git",
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "-c",
+        "commit.gpgsign=false",
+    ]
+    subprocess.run([*git, "init", "-q"], cwd=clone, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=clone, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "fresh clone"], cwd=clone, check=True)
+    return clone
