@@ -119,7 +119,10 @@ class Im2txtProfile(Profile):
                 captions_per_image=2,
                 input_file_pattern=relative,
                 num_eval_images=0,
-                max_objects=1,  # one large shape per image: learnable through a frozen Inception
+                # One large shape per image, each its own colour: learnable in a few hundred
+                # steps through a frozen Inception of synthetic weights.
+                max_objects=1,
+                distinct_colours=True,
             )
         except ValueError as err:
             raise ValueError(f"cannot shape synthetic data to --input_file_pattern: {err}") from err

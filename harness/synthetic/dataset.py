@@ -46,6 +46,7 @@ def generate_dataset(
     min_word_count: int = 1,
     sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
     max_objects: int = 2,
+    distinct_colours: bool = False,
 ) -> SyntheticDataset:
     """Write records matching the job's patterns and a vocabulary built from train captions.
 
@@ -60,6 +61,7 @@ def generate_dataset(
         captions_per_image=captions_per_image,
         sizes=sizes,
         max_objects=max_objects,
+        distinct_colours=distinct_colours,
     )
     held_out = generate_scenes(
         num_eval_images,

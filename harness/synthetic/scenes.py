@@ -96,7 +96,7 @@ def describe(attributes: SceneAttributes) -> list[str]:
 
 
 def _random_attributes(
-    rng: np.random.Generator, width: int, height: int, max_objects: int
+    rng: np.random.Generator, width: int, height: int, max_objects: int, colour: str | None
 ) -> SceneAttributes:
     background = str(rng.choice(list(BACKGROUNDS)))
     count = int(rng.integers(1, max_objects + 1))
@@ -109,7 +109,7 @@ def _random_attributes(
         objects.append(
             SceneObject(
                 shape=str(rng.choice(SHAPES)),
-                colour=str(rng.choice(list(OBJECT_COLOURS))),
+                colour=colour or str(rng.choice(list(OBJECT_COLOURS))),
                 box=(left, top, left + side - 1, top + side - 1),
             )
         )
@@ -143,11 +143,15 @@ def generate_scenes(
     sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
     max_objects: int = 2,
     quality: int = 90,
+    distinct_colours: bool = False,
 ) -> list[Scene]:
     """Make `num_images` scenes with ids from `first_image_id`, sizes cycling through `sizes`.
 
     Each image draws from its own generator seeded by (seed, image_id), so a longer
-    run starts with the same images as a shorter one.
+    run starts with the same images as a shorter one. With `distinct_colours`, image i
+    takes the i-th colour of a seeded shuffle of the palette (cycling after six): colour
+    is what a frozen random-weight image tower passes on best, so a short run can tell
+    such images apart.
     """
     if min(num_images, seed, first_image_id) < 0:
         raise ValueError("num_images, seed and first_image_id must be non-negative")
@@ -157,12 +161,14 @@ def generate_scenes(
         raise ValueError("max_objects must be 1 or 2")
     if not sizes or min(min(s) for s in sizes) < 16:
         raise ValueError("sizes must be non-empty, each side at least 16 pixels")
+    palette = [str(c) for c in np.random.default_rng([seed]).permutation(list(OBJECT_COLOURS))]
     scenes = []
     for i in range(num_images):
         image_id = first_image_id + i
         width, height = sizes[i % len(sizes)]
         rng = np.random.default_rng([seed, image_id])
-        attributes = _random_attributes(rng, width, height, max_objects)
+        colour = palette[i % len(palette)] if distinct_colours else None
+        attributes = _random_attributes(rng, width, height, max_objects, colour)
         variants = describe(attributes)
         order = rng.permutation(len(variants))[:captions_per_image]
         scenes.append(

@@ -16,7 +16,12 @@ def im2txt_sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     Inception v3 checkpoint with the real names and shapes."""
     folder = tmp_path_factory.mktemp("im2txt-sample")
     generate_dataset(
-        folder / "data", num_images=4, captions_per_image=2, num_eval_images=0, max_objects=1
+        folder / "data",
+        num_images=4,
+        captions_per_image=2,
+        num_eval_images=0,
+        max_objects=1,
+        distinct_colours=True,
     )
     write_inception_checkpoint(folder / "inception_v3.ckpt")
     return folder / "data", folder / "inception_v3.ckpt"

@@ -124,3 +124,12 @@ def test_grammar_articles_and_plurals() -> None:
 def test_bad_arguments_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         generate_scenes(**kwargs)
+
+
+def test_distinct_colours_give_every_image_its_own_colour() -> None:
+    scenes = generate_scenes(6, seed=3, captions_per_image=1, max_objects=1, distinct_colours=True)
+    colours = [scene.attributes.objects[0].colour for scene in scenes]
+    assert sorted(colours) == sorted(OBJECT_COLOURS)
+    again = generate_scenes(6, seed=3, captions_per_image=1, max_objects=1, distinct_colours=True)
+    assert [s.jpeg for s in scenes] == [s.jpeg for s in again]
+    assert all(colour in scene.captions[0] for colour, scene in zip(colours, scenes, strict=True))
