@@ -24,6 +24,8 @@ OBJECT_COLOURS: dict[str, tuple[int, int, int]] = {
     "orange": (245, 140, 20),
     "purple": (140, 40, 170),
 }
+# The palette split into colours far apart from each other, then the ones close to those.
+_COLOUR_GROUPS = (("red", "green", "blue", "yellow"), ("orange", "purple"))
 BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "white": (245, 245, 245),
     "black": (15, 15, 15),
@@ -149,9 +151,9 @@ def generate_scenes(
 
     Each image draws from its own generator seeded by (seed, image_id), so a longer
     run starts with the same images as a shorter one. With `distinct_colours`, image i
-    takes the i-th colour of a seeded shuffle of the palette (cycling after six): colour
-    is what a frozen random-weight image tower passes on best, so a short run can tell
-    such images apart.
+    takes the i-th colour of a seeded shuffle of the palette (cycling after six), the four
+    most distinct colours first: colour is what a frozen random-weight image tower passes
+    on best, so a short run can tell such images apart.
     """
     if min(num_images, seed, first_image_id) < 0:
         raise ValueError("num_images, seed and first_image_id must be non-negative")
@@ -161,7 +163,8 @@ def generate_scenes(
         raise ValueError("max_objects must be 1 or 2")
     if not sizes or min(min(s) for s in sizes) < 16:
         raise ValueError("sizes must be non-empty, each side at least 16 pixels")
-    palette = [str(c) for c in np.random.default_rng([seed]).permutation(list(OBJECT_COLOURS))]
+    shuffle = np.random.default_rng([seed]).permutation
+    palette = [str(c) for group in _COLOUR_GROUPS for c in shuffle(list(group))]
     scenes = []
     for i in range(num_images):
         image_id = first_image_id + i
