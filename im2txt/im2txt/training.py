@@ -254,7 +254,7 @@ def _save(manager: checkpointing.CheckpointManager, model: ShowAndTellModel, ste
     """Save, turning a failure (full disk, lost folder) into an error naming output_dir."""
     try:
         return manager.save(model.checkpoint_variables(), step)
-    except (OSError, tf.errors.OpError) as err:
+    except (OSError, tf.errors.OpError, checkpointing.CheckpointError) as err:
         reason = inputs.tf_error_message(err) if isinstance(err, tf.errors.OpError) else err
         raise TrainingError(
             f"cannot save the checkpoint of global step {step} in output_dir "
