@@ -25,6 +25,7 @@ from im2txt.configuration import ModelConfig, TrainingConfig
 from im2txt.ops import inputs
 from im2txt.show_and_tell_model import ShowAndTellModel
 from im2txt.stop_request import StopRequest
+from im2txt.summaries import ScalarWriter
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -95,11 +96,11 @@ def _mean_aggregation(next_creator, **kwargs):
 
 
 class MetricsLog:
-    """Step lines on stdout, JSON lines in log_dir, and TensorBoard scalars."""
+    """Step lines on stdout, JSON lines in log_dir, and TensorBoard scalars (if installed)."""
 
     def __init__(self, log_dir: str) -> None:
         self.path = os.path.join(log_dir, METRICS_FILE)
-        self._writer = tf.summary.create_file_writer(log_dir)
+        self._scalars = ScalarWriter(log_dir, still_written=f"{METRICS_FILE} and checkpoints")
 
     def write(self, step: int, loss: float, rate: float, sec_per_step: float, batch: int) -> None:
         print(f"global step {step}: loss = {loss:.4f} ({sec_per_step:.3f} sec/step)", flush=True)
@@ -112,14 +113,17 @@ class MetricsLog:
         }
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
-        with self._writer.as_default(step=step):
-            tf.summary.scalar("losses/batch_loss", loss)
-            tf.summary.scalar("learning_rate", rate)
-            tf.summary.scalar("global_step/sec", 1.0 / sec_per_step if sec_per_step > 0 else 0.0)
-        self._writer.flush()
+        self._scalars.write(
+            step,
+            {
+                "losses/batch_loss": loss,
+                "learning_rate": rate,
+                "global_step/sec": 1.0 / sec_per_step if sec_per_step > 0 else 0.0,
+            },
+        )
 
     def close(self) -> None:
-        self._writer.close()
+        self._scalars.close()
 
 
 def train(
