@@ -85,10 +85,15 @@ def main(argv: list[str]) -> int:
     from im2txt.summaries import ScalarWriter
 
     try:
-        patterns = platform_flags.resolve_patterns(FLAGS.data_dir, FLAGS.input_file_pattern)
+        resolved = platform_flags.resolve_patterns(
+            FLAGS.data_dir, FLAGS.input_file_pattern, folder="data_dir"
+        )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for job_path in resolved:
+        print(job_path.reading(), flush=True)
+    patterns = [job_path.path for job_path in resolved]
     checkpoint_dir = FLAGS.checkpoint_dir or FLAGS.output_dir
     eval_dir = FLAGS.eval_dir or os.path.join(FLAGS.log_dir, "eval")
     config = model_flags.model_config_from_flags()

@@ -43,6 +43,7 @@ class TrainOptions:
     output_dir: str
     log_dir: str
     target_step: int
+    train_dir: str | None = None  # Checkpoints go here instead of output_dir (inside it).
     train_inception: bool = False
     log_every_n_steps: int = 1
     save_checkpoint_steps: int = 0
@@ -52,6 +53,15 @@ class TrainOptions:
     seed: int | None = None
     deterministic: bool = False
     skip_bad_images: bool = False
+
+    @property
+    def checkpoint_flag(self) -> str:
+        """The flag naming the checkpoint folder, for messages."""
+        return "train_dir" if self.train_dir else "output_dir"
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return self.train_dir or self.output_dir
 
 
 def learning_rate(config: TrainingConfig, batch_size: int, train_inception: bool, step):
@@ -160,7 +170,7 @@ def train(
         inputs.resolve_files(options.file_patterns)
     except (FileNotFoundError, inputs.InputDataError) as err:
         raise TrainingError(f"--input_file_pattern: {err}") from err
-    ensure_writable(options.output_dir, "output_dir")
+    ensure_writable(options.checkpoint_dir, options.checkpoint_flag)
     ensure_writable(options.log_dir, "log_dir")
 
     with strategy.scope(), tf.variable_creator_scope(_mean_aggregation):
@@ -170,7 +180,7 @@ def train(
             image_compute_dtype=tf.float16 if options.mixed_precision else None,
         )
     manager = checkpointing.CheckpointManager(
-        options.output_dir, max_to_keep=training_config.max_checkpoints_to_keep
+        options.checkpoint_dir, max_to_keep=training_config.max_checkpoints_to_keep
     )
     manager.remove_partial_saves()
     _initialise(model, manager, options)
@@ -226,7 +236,7 @@ def train(
                 and time.monotonic() - last_save_time >= options.save_checkpoint_secs
             )
             if (due_by_steps or due_by_time) and step < options.target_step:
-                _save(manager, model, step)
+                _save(manager, model, step, options.checkpoint_flag)
                 last_save_time, saved_step = time.monotonic(), step
         if step == saved_step:  # Only a stop gets here without a step since the last save.
             if step == start_step and manager.latest() is None:
@@ -238,7 +248,7 @@ def train(
                     flush=True,
                 )
         else:
-            path = _save(manager, model, step)
+            path = _save(manager, model, step, options.checkpoint_flag)
             if stop.requested:
                 print(f"SIGTERM received at global step {step}: saved {path}; exiting", flush=True)
             else:
@@ -254,14 +264,16 @@ def _stopped_before_training(step: int | None) -> None:
     print(f"SIGTERM received before training started{at}: nothing to save; exiting", flush=True)
 
 
-def _save(manager: checkpointing.CheckpointManager, model: ShowAndTellModel, step: int) -> str:
-    """Save, turning a failure (full disk, lost folder) into an error naming output_dir."""
+def _save(
+    manager: checkpointing.CheckpointManager, model: ShowAndTellModel, step: int, flag: str
+) -> str:
+    """Save, turning a failure (full disk, lost folder) into an error naming the folder."""
     try:
         return manager.save(model.checkpoint_variables(), step)
     except (OSError, tf.errors.OpError, checkpointing.CheckpointError) as err:
         reason = inputs.tf_error_message(err) if isinstance(err, tf.errors.OpError) else err
         raise TrainingError(
-            f"cannot save the checkpoint of global step {step} in output_dir "
+            f"cannot save the checkpoint of global step {step} in {flag} "
             f"{manager.directory}: {reason}. The last complete checkpoint, "
             f"{manager.latest() or 'none'}, is intact"
         ) from err
@@ -368,23 +380,23 @@ class _Batches:
 
 
 def _initialise(model: ShowAndTellModel, manager, options: TrainOptions) -> None:
-    """Resume from output_dir when it holds a checkpoint, else load pretrained Inception."""
+    """Resume from the checkpoint folder when it holds one, else load pretrained Inception."""
     latest = manager.latest()
     if latest is not None:
         try:
             checkpointing.restore_variables(latest, model.checkpoint_variables())
         except checkpointing.CheckpointError as err:
             raise TrainingError(
-                f"cannot resume from {latest} in output_dir: {err}. A checkpoint only loads "
-                "into a model with the same --vocab_size as the run that wrote it; give "
-                "another --output_dir to start afresh"
+                f"cannot resume from {latest} in {options.checkpoint_flag}: {err}. A checkpoint "
+                "only loads into a model with the same --vocab_size as the run that wrote it; "
+                f"give another --{options.checkpoint_flag} to start afresh"
             ) from err
         print(f"Resuming from {latest} at global step {int(model.global_step.numpy())}", flush=True)
         return
     if not options.inception_checkpoint:
         raise TrainingError(
             "--inception_checkpoint_file is required for a fresh run "
-            "(output_dir holds no checkpoint to resume from)"
+            f"({options.checkpoint_flag} holds no checkpoint to resume from)"
         )
     try:
         count = checkpointing.restore_variables(
