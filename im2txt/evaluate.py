@@ -4,7 +4,8 @@ Perplexity = exp(sum(loss * weight) / sum(weight)) over `num_eval_examples`
 captions, per checkpoint. With --run_once it evaluates the newest checkpoint
 and exits; otherwise it waits for new checkpoints in checkpoint_dir, as
 upstream's evaluator did beside a running trainer. Results are logged, written
-as TensorBoard scalars, and appended as JSON lines to `<eval_dir>/eval_metrics.jsonl`.
+as TensorBoard scalars (when TensorBoard is installed), and appended as JSON
+lines to `<eval_dir>/eval_metrics.jsonl`.
 """
 
 from __future__ import annotations
@@ -81,12 +82,18 @@ def main(argv: list[str]) -> int:
     from im2txt import checkpointing
     from im2txt.ops import inputs
     from im2txt.show_and_tell_model import ShowAndTellModel
+    from im2txt.summaries import ScalarWriter
 
     try:
-        patterns = platform_flags.resolve_patterns(FLAGS.data_dir, FLAGS.input_file_pattern)
+        resolved = platform_flags.resolve_patterns(
+            FLAGS.data_dir, FLAGS.input_file_pattern, folder="data_dir"
+        )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for job_path in resolved:
+        print(job_path.reading(), flush=True)
+    patterns = [job_path.path for job_path in resolved]
     checkpoint_dir = FLAGS.checkpoint_dir or FLAGS.output_dir
     eval_dir = FLAGS.eval_dir or os.path.join(FLAGS.log_dir, "eval")
     config = model_flags.model_config_from_flags()
@@ -98,7 +105,7 @@ def main(argv: list[str]) -> int:
     os.makedirs(eval_dir, exist_ok=True)
     model = ShowAndTellModel(config)
     manager = checkpointing.CheckpointManager(checkpoint_dir)
-    writer = tf.summary.create_file_writer(eval_dir)
+    scalars = ScalarWriter(eval_dir, still_written=RESULTS_FILE)
     num_batches = math.ceil(FLAGS.num_eval_examples / config.batch_size)
     evaluated = None
     while True:
@@ -127,9 +134,7 @@ def main(argv: list[str]) -> int:
                     f"{result['global_step']} ({result['seconds']:.1f} sec)",
                     flush=True,
                 )
-                with writer.as_default(step=result["global_step"]):
-                    tf.summary.scalar("Perplexity", result["perplexity"])
-                writer.flush()
+                scalars.write(result["global_step"], {"Perplexity": result["perplexity"]})
                 with open(os.path.join(eval_dir, RESULTS_FILE), "a") as handle:
                     handle.write(json.dumps(result) + "\n")
             evaluated = latest

@@ -7,7 +7,12 @@ The platform runs, from the code folder it packed at /data:
       --work_dir=/data --data_dir=/data/data --output_dir=/data/output \
       --log_dir=/data/output/log
 The input pattern resolves under data_dir, the checkpoint under work_dir;
-checkpoints go to output_dir and summaries and metrics to log_dir.
+checkpoints go to output_dir and summaries and metrics to log_dir. Upstream-style
+launches work too: absolute paths that already start with their folder
+(`--input_file_pattern=/data/data/train-?????-of-00256`,
+`--inception_checkpoint_file=/data/data/inception_v3.ckpt`) are re-rooted onto it,
+and `--train_dir` (upstream's checkpoint folder) is accepted inside output_dir,
+the only folder the platform uploads. How each path was read is printed first.
 
 Exit status: 0 when the target step is reached or SIGTERM stopped the job (after
 saving the current step, or, before training started, with nothing to save);
@@ -37,6 +42,12 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string(
     "inception_checkpoint_file", "", "Pretrained Inception v3 checkpoint, relative to work_dir."
+)
+flags.DEFINE_string(
+    "train_dir",
+    "",
+    "Checkpoint folder inside output_dir (upstream's flag; e.g. /data/output/train or train). "
+    "Default: output_dir itself.",
 )
 flags.DEFINE_boolean("train_inception", False, "Whether to fine-tune Inception v3 as well.")
 flags.DEFINE_integer("number_of_steps", 1000000, "Global step to train up to.", lower_bound=0)
@@ -74,16 +85,22 @@ def main(argv: list[str]) -> int:
 def _run(stop: StopRequest) -> int:
     """Refuse bad paths before any work, then train; exit 1 naming what failed."""
     try:
-        patterns = platform_flags.resolve_patterns(FLAGS.data_dir, FLAGS.input_file_pattern)
+        patterns = platform_flags.resolve_patterns(
+            FLAGS.data_dir, FLAGS.input_file_pattern, folder="data_dir"
+        )
         inception = (
             platform_flags.resolve_under(
-                FLAGS.work_dir, FLAGS.inception_checkpoint_file, "inception_checkpoint_file"
+                FLAGS.work_dir,
+                FLAGS.inception_checkpoint_file,
+                "inception_checkpoint_file",
+                folder="work_dir",
             )
             if FLAGS.inception_checkpoint_file
             else None
         )
-        output_dir = platform_flags.resolve_under(FLAGS.output_dir, "", "output_dir")
-        log_dir = platform_flags.resolve_under(FLAGS.log_dir, "", "log_dir")
+        train_dir = _resolve_train_dir() if FLAGS.train_dir else None
+        output_dir = platform_flags.resolve_under(FLAGS.output_dir, "", "output_dir").path
+        log_dir = platform_flags.resolve_under(FLAGS.log_dir, "", "log_dir").path
     except ValueError as err:
         logging.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
@@ -91,10 +108,12 @@ def _run(stop: StopRequest) -> int:
     target = FLAGS.number_of_steps
     if FLAGS.max_step > 0:
         target = min(target, FLAGS.max_step)
+    for job_path in (*patterns, inception, train_dir):
+        if job_path is not None:
+            print(job_path.reading(), flush=True)
     for name, value in (
-        ("input files", ", ".join(patterns)),
-        ("inception checkpoint", inception),
         ("output_dir", output_dir),
+        ("checkpoints", train_dir.path if train_dir else output_dir),
         ("log_dir", log_dir),
         ("target global step", target),
     ):
@@ -103,9 +122,10 @@ def _run(stop: StopRequest) -> int:
     from im2txt import training  # TensorFlow loads only after flags parsed cleanly.
 
     options = training.TrainOptions(
-        file_patterns=patterns,
-        inception_checkpoint=inception,
+        file_patterns=[p.path for p in patterns],
+        inception_checkpoint=inception and inception.path,
         output_dir=output_dir,
+        train_dir=train_dir and train_dir.path,
         log_dir=log_dir,
         target_step=target,
         train_inception=FLAGS.train_inception,
@@ -125,6 +145,19 @@ def _run(stop: StopRequest) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _resolve_train_dir() -> platform_flags.JobPath:
+    """--train_dir inside output_dir, or an error saying why it must be there."""
+    try:
+        return platform_flags.resolve_under(
+            FLAGS.output_dir, FLAGS.train_dir, "train_dir", folder="output_dir"
+        )
+    except platform_flags.PathEscapeError as err:
+        raise ValueError(
+            f"{err}. The platform uploads only output_dir ({FLAGS.output_dir}), so checkpoints "
+            "must go inside it: e.g. --train_dir=/data/output/train or --train_dir=train"
+        ) from err
 
 
 if __name__ == "__main__":

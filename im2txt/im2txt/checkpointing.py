@@ -28,6 +28,10 @@ LSTM_NAME_ALIASES: dict[str, tuple[str, ...]] = {
     "lstm/basic_lstm_cell/bias": ("lstm/basic_lstm_cell/biases", "lstm/BasicLSTMCell/Linear/Bias"),
 }
 
+# Upstream im2txt creates `tf.Variable(0, name="global_step")`, an int32, and a TF1
+# Saver refuses any other dtype. The model counts in int64; checkpoints store this.
+STORED_DTYPES: dict[str, tf.DType] = {"global_step": tf.int32}
+
 STATE_FILE = "checkpoint"
 _STEP_RE = re.compile(r"-(\d+)$")
 _TEMP_MARK = ".tmp-save-"
@@ -66,7 +70,9 @@ def restore_variables(path: str, variables: Mapping[str, tf.Variable]) -> int:
 
     Every variable must be present (under its name or a historical LSTM alias)
     with the same shape; otherwise CheckpointError names the first offender and
-    nothing is assigned. Extra entries in the checkpoint are ignored. Returns how
+    nothing is assigned. Extra entries in the checkpoint are ignored. Values are
+    cast to the variable's dtype, so an int32 (upstream, ours) or int64 (TF1's
+    `get_or_create_global_step`, our older saves) step both load. Returns how
     many variables were restored.
     """
     reader = read_checkpoint(path)
@@ -195,7 +201,7 @@ class CheckpointManager:
                 prefix=staging,
                 tensor_names=names,
                 shape_and_slices=[""] * len(names),
-                tensors=[tf.convert_to_tensor(variables[n]) for n in names],
+                tensors=[_stored_value(n, variables[n]) for n in names],
             )
             # Data before index: a prefix counts as present only once its index exists.
             for suffix in _suffixes(staging, index_last=True):
@@ -223,7 +229,22 @@ class CheckpointManager:
                 tf.io.gfile.remove(prefix + suffix)
 
 
+def _stored_value(name: str, variable: tf.Variable) -> tf.Tensor:
+    """The value as upstream stores it: its dtype where STORED_DTYPES says it differs."""
+    value = tf.convert_to_tensor(variable)
+    dtype = STORED_DTYPES.get(name, value.dtype)
+    if dtype == value.dtype:
+        return value
+    if tf.reduce_any((value < dtype.min) | (value > dtype.max)):
+        raise CheckpointError(
+            f"variable {name!r} = {value.numpy()} does not fit {dtype.name}, the dtype "
+            "upstream im2txt checkpoints store it in"
+        )
+    return tf.cast(value, dtype)
+
+
 def _suffixes(prefix: str, index_last: bool) -> list[str]:
-    """The file suffixes a V2 checkpoint consists of (data shards and index)."""
+    """The files of a V2 checkpoint: data shards and index, plus a TF1 Saver's `.meta`."""
     data = sorted(path[len(prefix) :] for path in tf.io.gfile.glob(prefix + ".data-*"))
+    data += [".meta"] if tf.io.gfile.exists(prefix + ".meta") else []
     return data + [".index"] if index_last else [".index"] + data

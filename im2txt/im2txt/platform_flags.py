@@ -3,13 +3,16 @@
 The platform appends `--work_dir --data_dir --output_dir --log_dir` (and
 `--num_gpus` on GPU nodes) to every job and mounts the data and output folders
 there. Job flags such as `--input_file_pattern=/train-?????-of-00256` are written
-relative to those folders, platform style, by string concatenation. This module
-defines the flags the way UCloud's `uflag` does (reusing `uflag` itself when it is
-installed) and holds the one pure function that turns a job path into a real one.
+relative to those folders, platform style, by string concatenation; upstream
+style (`--input_file_pattern=/data/data/train-?????-of-00256`) names the folder
+itself. This module defines the flags the way UCloud's `uflag` does (reusing
+`uflag` itself when it is installed) and holds the one pure function that turns
+a job path of either style into a real one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 
 from absl import flags
@@ -66,42 +69,92 @@ def _yield_absl_log_dir(flag_values: flags.FlagValues, name: str = "log_dir") ->
     return True
 
 
-def resolve_under(base: str, job_path: str, what: str = "path") -> str:
-    """Join a job path onto a platform folder the way the platform means it.
+def platform_default(folder: str) -> str:
+    """Where the platform puts a folder (`/data/data` for data_dir): uflag's default."""
+    return _STRING_FLAGS[folder][0]
 
-    `/train-*` and `train-*` both mean `<base>/train-*` (the platform concatenates
-    `data_dir + input_file_pattern`); repeated and trailing slashes are tolerated;
-    glob characters are kept verbatim. A path whose `..` parts climb above `base`
-    is refused with PathEscapeError naming `what`, since the platform only mounts
-    `base`. An empty job path means the base folder itself.
+
+@dataclasses.dataclass(frozen=True)
+class JobPath:
+    """A job path made real, and which of the two readings gave it."""
+
+    what: str  # The flag it came from.
+    written: str  # As the job gave it.
+    path: str  # The real path.
+    folder: str  # The platform folder it belongs to: a flag name, or the folder itself.
+    already_under: str | None  # The folder it started with (re-rooted), or None (joined).
+
+    def reading(self) -> str:
+        """One log line: what was given, what it became, and why."""
+        if self.already_under is None:
+            how = f"joined onto {self.folder}"
+        else:
+            how = f"already under {self.folder}, as {self.already_under}: re-rooted onto it"
+        return f"{self.what}: {self.written!r} -> {self.path} ({how})"
+
+
+def resolve_under(
+    base: str, job_path: str, what: str = "path", folder: str | None = None
+) -> JobPath:
+    """Turn a job path into a real one under the platform folder `base`.
+
+    Platform style joins the two by concatenation: `/train-*` and `train-*` both
+    mean `<base>/train-*`. Upstream style gives absolute paths that already
+    start with the folder - its value (`base`) or, when `folder` names a platform
+    flag, that flag's platform default (`/data/data` for data_dir) - and such a
+    path is re-rooted: its remainder is joined onto `base` instead of all of it.
+    So `/data/data/train-*` means `<data_dir>/train-*` both on the platform and
+    where a test runs the job with data_dir elsewhere. Repeated and trailing
+    slashes are tolerated and glob characters kept. A path whose `..` parts
+    climb above `base` is refused with PathEscapeError naming `what`, since the
+    platform only mounts `base`. An empty job path means `base` itself.
     """
     if not base:
         raise ValueError(f"{what}: the base folder is empty")
-    root = posixpath.normpath(base)
+    root = _normalise(base)
+    already_under = None
+    parts = _parts(job_path)
+    if job_path.strip().startswith("/"):
+        default = platform_default(folder) if folder else None
+        for prefix in dict.fromkeys(p for p in (root, default) if p):
+            prefix_parts = _parts(prefix)
+            if prefix_parts and parts[: len(prefix_parts)] == prefix_parts:
+                already_under, parts = _normalise(prefix), parts[len(prefix_parts) :]
+                break
+    if _climbs_above(parts):
+        raise PathEscapeError(f"{what} {job_path!r} escapes its base folder {base!r} with '..'")
+    relative = posixpath.normpath("/" + "/".join(parts)).lstrip("/")
+    path = posixpath.join(root, relative) if relative else root
+    return JobPath(what, job_path, path, folder or root, already_under)
+
+
+def _normalise(folder: str) -> str:
+    root = posixpath.normpath(folder)
     if root.startswith("//"):  # POSIX keeps a leading '//'; the platform does not.
         root = "/" + root.lstrip("/")
-    relative = posixpath.normpath("/" + job_path.strip()).lstrip("/")
-    if _climbs_above(job_path):
-        raise PathEscapeError(f"{what} {job_path!r} escapes its base folder {base!r} with '..'")
-    return posixpath.join(root, relative) if relative else root
+    return root
 
 
-def _climbs_above(job_path: str) -> bool:
+def _parts(path: str) -> list[str]:
+    """Path components, without the empty and `.` ones; `..` is kept."""
+    return [part for part in path.strip().split("/") if part not in ("", ".")]
+
+
+def _climbs_above(parts: list[str]) -> bool:
     """Whether `..` components take the path above its starting folder at any point."""
     depth = 0
-    for part in job_path.split("/"):
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part not in ("", "."):
-            depth += 1
+    for part in parts:
+        depth += -1 if part == ".." else 1
+        if depth < 0:
+            return True
     return False
 
 
-def resolve_patterns(base: str, patterns: str, what: str = "input_file_pattern") -> list[str]:
+def resolve_patterns(
+    base: str, patterns: str, what: str = "input_file_pattern", folder: str | None = None
+) -> list[JobPath]:
     """Resolve a comma-separated list of job globs under `base`, dropping empty items."""
     items = [item.strip() for item in patterns.split(",") if item.strip()]
     if not items:
         raise ValueError(f"{what} is empty: give at least one file pattern")
-    return [resolve_under(base, item, what) for item in items]
+    return [resolve_under(base, item, what, folder) for item in items]

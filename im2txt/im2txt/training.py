@@ -25,6 +25,7 @@ from im2txt.configuration import ModelConfig, TrainingConfig
 from im2txt.ops import inputs
 from im2txt.show_and_tell_model import ShowAndTellModel
 from im2txt.stop_request import StopRequest
+from im2txt.summaries import ScalarWriter
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -42,6 +43,7 @@ class TrainOptions:
     output_dir: str
     log_dir: str
     target_step: int
+    train_dir: str | None = None  # Checkpoints go here instead of output_dir (inside it).
     train_inception: bool = False
     log_every_n_steps: int = 1
     save_checkpoint_steps: int = 0
@@ -51,6 +53,15 @@ class TrainOptions:
     seed: int | None = None
     deterministic: bool = False
     skip_bad_images: bool = False
+
+    @property
+    def checkpoint_flag(self) -> str:
+        """The flag naming the checkpoint folder, for messages."""
+        return "train_dir" if self.train_dir else "output_dir"
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return self.train_dir or self.output_dir
 
 
 def learning_rate(config: TrainingConfig, batch_size: int, train_inception: bool, step):
@@ -95,11 +106,11 @@ def _mean_aggregation(next_creator, **kwargs):
 
 
 class MetricsLog:
-    """Step lines on stdout, JSON lines in log_dir, and TensorBoard scalars."""
+    """Step lines on stdout, JSON lines in log_dir, and TensorBoard scalars (if installed)."""
 
     def __init__(self, log_dir: str) -> None:
         self.path = os.path.join(log_dir, METRICS_FILE)
-        self._writer = tf.summary.create_file_writer(log_dir)
+        self._scalars = ScalarWriter(log_dir, still_written=f"{METRICS_FILE} and checkpoints")
 
     def write(self, step: int, loss: float, rate: float, sec_per_step: float, batch: int) -> None:
         print(f"global step {step}: loss = {loss:.4f} ({sec_per_step:.3f} sec/step)", flush=True)
@@ -112,14 +123,17 @@ class MetricsLog:
         }
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
-        with self._writer.as_default(step=step):
-            tf.summary.scalar("losses/batch_loss", loss)
-            tf.summary.scalar("learning_rate", rate)
-            tf.summary.scalar("global_step/sec", 1.0 / sec_per_step if sec_per_step > 0 else 0.0)
-        self._writer.flush()
+        self._scalars.write(
+            step,
+            {
+                "losses/batch_loss": loss,
+                "learning_rate": rate,
+                "global_step/sec": 1.0 / sec_per_step if sec_per_step > 0 else 0.0,
+            },
+        )
 
     def close(self) -> None:
-        self._writer.close()
+        self._scalars.close()
 
 
 def train(
@@ -156,7 +170,7 @@ def train(
         inputs.resolve_files(options.file_patterns)
     except (FileNotFoundError, inputs.InputDataError) as err:
         raise TrainingError(f"--input_file_pattern: {err}") from err
-    ensure_writable(options.output_dir, "output_dir")
+    ensure_writable(options.checkpoint_dir, options.checkpoint_flag)
     ensure_writable(options.log_dir, "log_dir")
 
     with strategy.scope(), tf.variable_creator_scope(_mean_aggregation):
@@ -166,7 +180,7 @@ def train(
             image_compute_dtype=tf.float16 if options.mixed_precision else None,
         )
     manager = checkpointing.CheckpointManager(
-        options.output_dir, max_to_keep=training_config.max_checkpoints_to_keep
+        options.checkpoint_dir, max_to_keep=training_config.max_checkpoints_to_keep
     )
     manager.remove_partial_saves()
     _initialise(model, manager, options)
@@ -222,7 +236,7 @@ def train(
                 and time.monotonic() - last_save_time >= options.save_checkpoint_secs
             )
             if (due_by_steps or due_by_time) and step < options.target_step:
-                _save(manager, model, step)
+                _save(manager, model, step, options.checkpoint_flag)
                 last_save_time, saved_step = time.monotonic(), step
         if step == saved_step:  # Only a stop gets here without a step since the last save.
             if step == start_step and manager.latest() is None:
@@ -234,7 +248,7 @@ def train(
                     flush=True,
                 )
         else:
-            path = _save(manager, model, step)
+            path = _save(manager, model, step, options.checkpoint_flag)
             if stop.requested:
                 print(f"SIGTERM received at global step {step}: saved {path}; exiting", flush=True)
             else:
@@ -250,14 +264,16 @@ def _stopped_before_training(step: int | None) -> None:
     print(f"SIGTERM received before training started{at}: nothing to save; exiting", flush=True)
 
 
-def _save(manager: checkpointing.CheckpointManager, model: ShowAndTellModel, step: int) -> str:
-    """Save, turning a failure (full disk, lost folder) into an error naming output_dir."""
+def _save(
+    manager: checkpointing.CheckpointManager, model: ShowAndTellModel, step: int, flag: str
+) -> str:
+    """Save, turning a failure (full disk, lost folder) into an error naming the folder."""
     try:
         return manager.save(model.checkpoint_variables(), step)
-    except (OSError, tf.errors.OpError) as err:
+    except (OSError, tf.errors.OpError, checkpointing.CheckpointError) as err:
         reason = inputs.tf_error_message(err) if isinstance(err, tf.errors.OpError) else err
         raise TrainingError(
-            f"cannot save the checkpoint of global step {step} in output_dir "
+            f"cannot save the checkpoint of global step {step} in {flag} "
             f"{manager.directory}: {reason}. The last complete checkpoint, "
             f"{manager.latest() or 'none'}, is intact"
         ) from err
@@ -364,23 +380,23 @@ class _Batches:
 
 
 def _initialise(model: ShowAndTellModel, manager, options: TrainOptions) -> None:
-    """Resume from output_dir when it holds a checkpoint, else load pretrained Inception."""
+    """Resume from the checkpoint folder when it holds one, else load pretrained Inception."""
     latest = manager.latest()
     if latest is not None:
         try:
             checkpointing.restore_variables(latest, model.checkpoint_variables())
         except checkpointing.CheckpointError as err:
             raise TrainingError(
-                f"cannot resume from {latest} in output_dir: {err}. A checkpoint only loads "
-                "into a model with the same --vocab_size as the run that wrote it; give "
-                "another --output_dir to start afresh"
+                f"cannot resume from {latest} in {options.checkpoint_flag}: {err}. A checkpoint "
+                "only loads into a model with the same --vocab_size as the run that wrote it; "
+                f"give another --{options.checkpoint_flag} to start afresh"
             ) from err
         print(f"Resuming from {latest} at global step {int(model.global_step.numpy())}", flush=True)
         return
     if not options.inception_checkpoint:
         raise TrainingError(
             "--inception_checkpoint_file is required for a fresh run "
-            "(output_dir holds no checkpoint to resume from)"
+            f"({options.checkpoint_flag} holds no checkpoint to resume from)"
         )
     try:
         count = checkpointing.restore_variables(

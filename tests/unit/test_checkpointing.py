@@ -10,6 +10,9 @@ import tensorflow as tf
 
 from im2txt import checkpointing
 from im2txt.checkpointing import CheckpointError, CheckpointManager, restore_variables
+from im2txt.configuration import ModelConfig
+from im2txt.show_and_tell_model import ShowAndTellModel
+from tests.upstream_graph import UpstreamGraph, differences
 
 
 def _variables(seed: int = 0) -> dict[str, tf.Variable]:
@@ -183,3 +186,62 @@ def test_damaged_data_file_is_named_and_nothing_is_assigned(tmp_path) -> None:
     with pytest.raises(CheckpointError, match=r"cannot read variable '.+' from checkpoint .*-1"):
         restore_variables(prefix, wanted)
     assert not any(v.numpy().any() for v in wanted.values())
+
+
+def test_global_step_is_stored_as_upstreams_int32(tmp_path) -> None:
+    prefix = CheckpointManager(str(tmp_path)).save(_variables(), 7)
+    reader = tf.train.load_checkpoint(prefix)
+    assert reader.get_variable_to_dtype_map()["global_step"] == tf.int32
+    assert reader.get_tensor("global_step") == 7
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_int32_and_int64_steps_load_into_the_int64_step(tmp_path, dtype) -> None:
+    """int32: upstream and ours; int64: TF1's get_or_create_global_step, our older saves."""
+    prefix = str(tmp_path / "model.ckpt-42")
+    tf.raw_ops.SaveV2(
+        prefix=prefix,
+        tensor_names=["global_step"],
+        shape_and_slices=[""],
+        tensors=[tf.constant(dtype(42))],
+    )
+    step = tf.Variable(np.int64(0))
+    restore_variables(prefix, {"global_step": step})
+    assert step.dtype == tf.int64 and int(step.numpy()) == 42
+
+
+def test_a_step_beyond_int32_is_refused_before_anything_is_written(tmp_path) -> None:
+    variables = {**_variables(), "global_step": tf.Variable(np.int64(2**31))}
+    with pytest.raises(CheckpointError, match="'global_step' = 2147483648 does not fit int32"):
+        CheckpointManager(str(tmp_path)).save(variables, 2**31)
+    assert os.listdir(tmp_path) == []
+
+
+def test_pruning_removes_the_meta_graph_a_tf1_saver_wrote(tmp_path) -> None:
+    manager = CheckpointManager(str(tmp_path), max_to_keep=1)
+    first = manager.save(_variables(), 1)
+    (tmp_path / "model.ckpt-1.meta").write_bytes(b"upstream's MetaGraphDef")
+    manager.save(_variables(), 2)
+    assert checkpoint_files(tmp_path) == {"model.ckpt-2"}, first
+
+
+def test_model_checkpoint_round_trips_through_upstreams_tf1_graph(tmp_path) -> None:
+    """Ours -> tf.compat.v1 Saver of upstream's variables -> ours, with nothing lost."""
+    vocab_size = 12
+    model = ShowAndTellModel(ModelConfig(vocab_size=vocab_size))
+    model.global_step.assign(5)
+    ours = CheckpointManager(str(tmp_path / "ours")).save(model.checkpoint_variables(), 5)
+    assert differences(ours, vocab_size) == []
+    with UpstreamGraph(vocab_size) as upstream:
+        upstream.restore(ours)
+        restored = upstream.values()
+        for name, variable in model.checkpoint_variables().items():
+            np.testing.assert_array_equal(restored[name], variable.numpy(), err_msg=name)
+        changed = {"global_step": 9, "logits/biases": restored["logits/biases"] + 1.0}
+        upstream.assign(changed)
+        theirs = upstream.save(tmp_path / "theirs")
+    assert theirs == str(tmp_path / "theirs" / "model.ckpt-9")
+    assert CheckpointManager(str(tmp_path / "theirs")).latest() == theirs
+    restore_variables(theirs, model.checkpoint_variables())
+    assert int(model.global_step.numpy()) == 9
+    np.testing.assert_array_equal(model.logits_biases.numpy(), changed["logits/biases"])

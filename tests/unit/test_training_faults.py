@@ -26,14 +26,14 @@ class _Model:
 
 def test_failed_save_names_output_dir_and_the_intact_checkpoint(tmp_path, monkeypatch) -> None:
     manager = CheckpointManager(str(tmp_path))
-    first = training._save(manager, _Model(), 1)
+    first = training._save(manager, _Model(), 1, "output_dir")
 
     def disk_full(**kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tf.raw_ops, "SaveV2", disk_full)
     with pytest.raises(training.TrainingError) as caught:
-        training._save(manager, _Model(), 2)
+        training._save(manager, _Model(), 2, "output_dir")
     message = str(caught.value)
     assert f"global step 2 in output_dir {tmp_path}" in message
     assert "No space left on device" in message and f"{first}, is intact" in message
