@@ -118,7 +118,7 @@ def job(request) -> ForeignJob:
 @pytest.fixture(scope="module")
 def two_runs(job, inputs, tmp_path_factory) -> TwoRuns:
     root = platform_root(job.folder, inputs[job.name], tmp_path_factory.mktemp(job.name))
-    before = snapshot.take(root.root)
+    before = snapshot.hash_tree(root.root)
     first = output_of(run_job(root, job.params(FIRST_TARGET)))
     first_checkpoints = checkpoints(root.output_dir)
     kept = root.root / "first-run"  # the second run may rotate the first run's files away
@@ -127,7 +127,7 @@ def two_runs(job, inputs, tmp_path_factory) -> TwoRuns:
             kept.mkdir(exist_ok=True)
             shutil.copy2(part, kept)
     second = output_of(run_job(root, job.params(SECOND_TARGET)))
-    after = snapshot.take(root.root)
+    after = snapshot.hash_tree(root.root)
     after = {path: digest for path, digest in after.items() if not path.startswith("first-run/")}
     return TwoRuns(
         root,
@@ -245,9 +245,9 @@ def test_mutant_names_are_complete(job: ForeignJob) -> None:
 
 def test_mutant_writes_outside_output(job: ForeignJob, inputs, tmp_path: Path) -> None:
     root = mutant_root(job, "writes_outside_output", inputs, tmp_path)
-    before = snapshot.take(root.root)
+    before = snapshot.hash_tree(root.root)
     output_of(run_job(root, job.params(steps=5)))
-    change = snapshot.diff(before, snapshot.take(root.root))
+    change = snapshot.diff(before, snapshot.hash_tree(root.root))
     assert [p for p in change.added if not p.startswith("data/output/")] == [job.stray_file]
 
 
