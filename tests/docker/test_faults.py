@@ -18,9 +18,10 @@ import docker
 import pytest
 
 from harness.backends.base import JobSpec
-from harness.backends.container import HARNESS_ENV, DockerBackend, DockerError, build_image
+from harness.backends.container import HARNESS_ENV, DockerBackend, DockerError
 from harness.cli import main
 from harness.contract import PlatformRoot
+from harness.images.build import build_image
 from harness.validate import Plan, validate
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
