@@ -109,6 +109,19 @@ def test_complete_wheelhouse_is_reused_and_staged(cache, tmp_path) -> None:
     assert not wheelhouse.is_complete(folder)
 
 
+def test_wheelhouse_by_hand_stages_into_a_checkout(cache, tmp_path, capsys) -> None:
+    """`python -m harness.images wheelhouse cpu --stage .wheelhouse` (Dockerfile comments)."""
+    from harness.images.__main__ import main
+
+    folder = wheelhouse.wheelhouse_dir("cpu")
+    folder.mkdir(parents=True)
+    (folder / "a-1-py3-none-any.whl").write_bytes(b"wheel")
+    (folder / wheelhouse.MANIFEST).write_text("a-1-py3-none-any.whl\n")
+    assert main(["wheelhouse", "cpu", "--stage", str(tmp_path / ".wheelhouse")]) == 0
+    assert capsys.readouterr().out == f"{folder}\n"
+    assert [p.name for p in (tmp_path / ".wheelhouse").iterdir()] == ["a-1-py3-none-any.whl"]
+
+
 def test_job_context_holds_exactly_what_the_dockerfile_copies(cache, tmp_path) -> None:
     code = tmp_path / "my-job"
     (code / "pkg" / "__pycache__").mkdir(parents=True)
@@ -284,3 +297,28 @@ def test_terminal_progress_is_live_and_keeps_the_outcomes() -> None:
     text = out.getvalue()
     assert "cpu image: offline base" in text
     assert "done: docker build (" in text and "done: second (" in text
+
+
+def test_validate_with_docker_and_no_image_builds_the_job_image(tmp_path, monkeypatch) -> None:
+    """`validate --backend docker` without --image builds the code path's image first."""
+    import harness.images
+    from harness.backends.container import DockerBackend
+    from harness.cli import _backend, build_parser
+    from harness.images.job import BuiltImage
+
+    built = []
+
+    def fake_build(code_path, tag, gpu=False, progress=None, **kwargs):
+        built.append((code_path, tag, gpu))
+        base_image = base.BaseImage(base.OFFLINE_BASE, offline=True, how="already present")
+        return BuiltImage(tag, "sha256:built", base_image, wheelhouse=tmp_path)
+
+    monkeypatch.setattr(harness.images, "ensure_job_image", fake_build)
+    monkeypatch.setattr(DockerBackend, "for_args", classmethod(lambda cls, args: args.image))
+    args = build_parser().parse_args(
+        ["validate", "--backend", "docker", "--code-path", str(tmp_path), "--gpu"]
+    )
+    assert _backend(args) == "sha256:built"
+    assert built == [(tmp_path, "uai-harness/validate:gpu", True)]
+    given = build_parser().parse_args(["validate", "--backend", "docker", "--image", "mine:1"])
+    assert _backend(given) == "mine:1" and len(built) == 1
