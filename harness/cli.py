@@ -22,7 +22,6 @@ from harness.params import flag_value, platform_flags_in, split_params
 from harness.record import FAILED, NOT_RUN, PASSED, RunRecord, dumps
 from harness.redaction import Redactor
 
-DEFAULT_CODE_PATH = "im2txt"
 _VERDICT_STYLE = {PASSED: "[green]pass[/]", FAILED: "[red]FAIL[/]", NOT_RUN: "[yellow]not run[/]"}
 
 
@@ -31,15 +30,14 @@ def _absolute(path: str | None) -> Path | None:
     return None if path is None else Path(path).expanduser().resolve()
 
 
-def _code_path(given: str) -> Path:
+def _code_path(given: str | None) -> Path:
     """The code folder packed at /data: as given, or ./im2txt of the current folder."""
+    from harness.resources import default_code_path
+
+    if given is None:
+        return default_code_path()
     path = _absolute(given)
     if not path.is_dir():
-        if given == DEFAULT_CODE_PATH:
-            raise ValueError(
-                f"no ./{DEFAULT_CODE_PATH} folder here ({Path.cwd()}): pass --code-path with "
-                "the folder the platform packs at /data"
-            )
         raise ValueError(f"--code-path {given} is not a folder")
     return path
 
@@ -61,9 +59,23 @@ def _backend(args: argparse.Namespace):
         from harness.backends.container import DockerBackend
 
         if not args.image:
-            raise BackendError("--backend docker needs --image (build one with `uai-harness pack`)")
+            args.image = _build_job_image(_code_path(args.code_path), args.gpu)
         return DockerBackend(args.image, gpu=args.gpu, timeout_s=args.timeout)
     return LocalBackend(_code_path(args.code_path))
+
+
+def _build_job_image(code_path: Path, gpu: bool) -> str:
+    """`validate --backend docker` without --image: the code path's job image, built
+    online or offline as this machine allows; returns its id."""
+    from harness.images import ensure_job_image
+    from harness.images.progress import ConsoleProgress
+
+    progress = ConsoleProgress(Console(stderr=True))
+    try:
+        tag = f"uai-harness/validate:{'gpu' if gpu else 'cpu'}"
+        return ensure_job_image(code_path, tag, gpu=gpu, progress=progress).id
+    finally:
+        progress.close()
 
 
 def _plan(args: argparse.Namespace):
@@ -238,26 +250,138 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from harness.pack import PackSpec, pack
+    from harness.images.progress import ConsoleProgress
+    from harness.pack import LOCAL_TEST_LOG, PackSpec, pack, run_local_test
 
     console = Console(stderr=True)
+    for flag in IGNORED_PACK_FLAGS:
+        if getattr(args, _dest(flag)) is not None:
+            console.print(f"warning: ignored {flag}: pack pushes nothing and stores no credentials")
+            setattr(args, _dest(flag), None)
+    if args.ai_arch_v is not None:
+        if not args.ai_arch_v.lower().startswith("tensorflow"):
+            raise ValueError(f"--ai_arch_v {args.ai_arch_v!r}: pack builds TensorFlow jobs only")
+        console.print(
+            f"note: --ai_arch_v {args.ai_arch_v}: the images get the TensorFlow of "
+            "requirements-cpu.txt / requirements-gpu.txt (2.21)"
+        )
     spec = PackSpec(
         code_path=_code_path(args.code_path),
         mainfile=args.mainfile_path,
-        train_params=split_params(args.train_params),
-        cpu_image=args.cpu_image,
-        gpu_image=args.gpu_image,
-        base_image=args.base_image,
+        train_params=args.train_params,
+        image_name=args.image_name,
+        image_tag=args.image_tag,
+        test_data_path=_absolute(args.test_data_path),
+        test_output_path=_absolute(args.test_output_path),
         gpu=args.gpu,
+        offline=args.offline,
+        base_image=args.base_image,
+        checkpoint=_absolute(args.inception_checkpoint),
     )
-    with console.status("building images…") as status:
-        result = pack(
-            spec, Path(args.out), on_line=lambda line: status.update(f"building: {line[:100]}")
-        )
-    for kind, image_id in result["images"].items():
-        print(f"{kind} image: {getattr(spec, kind + '_image')} ({image_id})")
-    print(f"command file: {result['cmd_file']}")
-    return 0
+    progress = ConsoleProgress(console)
+    try:
+        result = pack(spec, _absolute(args.out), progress)
+    finally:
+        progress.close()
+    for variant, image in result.images.items():
+        packages = f"the wheelhouse {image.wheelhouse}" if image.wheelhouse else "the index"
+        print(f"{variant} image: {image.tag} ({image.id[7:19]}): {image.base.describe()}; ", end="")
+        print(f"packages from {packages}")
+    print(f"command file: {result.cmd_file}")
+    print(result.cmd_file.read_text(), end="")
+    if not args.run_local_test:
+        return 0
+    progress = ConsoleProgress(console)
+    try:
+        test = run_local_test(result.command, _absolute(args.out) / LOCAL_TEST_LOG, progress)
+    finally:
+        progress.close()
+    shown = ", ".join(test.outputs[:8]) + (", ..." if len(test.outputs) > 8 else "")
+    print(
+        f"CPU local test: exit {test.exit_code} after {test.seconds:.0f}s; "
+        f"{len(test.outputs)} files in {test.output_dir}: {shown or 'none'}; log {test.log_path}"
+    )
+    return 0 if test.exit_code == 0 else 1
+
+
+# The pack tool's account and registry flags: accepted, so a pasted command works, then
+# dropped unread: nothing is pushed, and a credential is never stored or printed.
+IGNORED_PACK_FLAGS = (
+    "--public_key",
+    "--private_key",
+    "--uhub_username",
+    "--uhub_password",
+    "--uhub_registry",
+    "--internal_uhub",
+)
+
+
+def _dest(flag: str) -> str:
+    return "ignored_" + flag.lstrip("-")
+
+
+def _add_pack_parser(sub) -> None:
+    """`pack` takes the pack tool's spellings (--code_path ...) besides the harness's."""
+    packer = sub.add_parser(
+        "pack",
+        help="build the job's images and write uaitrain_cmd.txt (UCloud's pack tool)",
+        epilog="Also accepted, and ignored with a warning: " + " ".join(IGNORED_PACK_FLAGS),
+    )
+    packer.add_argument(
+        "--code-path",
+        "--code_path",
+        dest="code_path",
+        default=None,
+        help="folder packed at /data (default: ./im2txt)",
+    )
+    packer.add_argument(
+        "--mainfile-path", "--mainfile_path", dest="mainfile_path", default="train.py"
+    )
+    packer.add_argument(
+        "--train-params",
+        "--train_params",
+        dest="train_params",
+        default=" ".join(PLATFORM_EXAMPLE_PARAMS),
+        help="the job's own parameters, written verbatim (default: the platform's im2txt example)",
+    )
+    packer.add_argument("--test-data-path", "--test_data_path", dest="test_data_path", default=None)
+    packer.add_argument(
+        "--test-output-path", "--test_output_path", dest="test_output_path", default=None
+    )
+    packer.add_argument(
+        "--image-name",
+        "--uhub_imagename",
+        dest="image_name",
+        default="im2txt",
+        help="images <name>-cpu:<tag> and <name>:<tag> (GPU)",
+    )
+    packer.add_argument(
+        "--image-tag", "--uhub_imagetag", dest="image_tag", default="", help="default: uaitrain"
+    )
+    packer.add_argument(
+        "--ai-arch-v", "--ai_arch_v", dest="ai_arch_v", default=None, help="e.g. tensorflow-2.21"
+    )
+    packer.add_argument("--gpu", action="store_true", help="also build the GPU image")
+    packer.add_argument(
+        "--offline",
+        action="store_true",
+        help="never pull or use the index: local debootstrap base and wheelhouse",
+    )
+    packer.add_argument("--base-image", default=None, help="build on this base image as it is")
+    packer.add_argument(
+        "--inception-checkpoint",
+        default=None,
+        help="bake this pretrained checkpoint (path or V2 prefix) in as /data/inception_v3.ckpt",
+    )
+    packer.add_argument("--out", default=".", help="where uaitrain_cmd.txt goes")
+    packer.add_argument(
+        "--run-local-test",
+        action="store_true",
+        help="then run the CPU local test line on the test folders and report it",
+    )
+    for flag in IGNORED_PACK_FLAGS:
+        packer.add_argument(flag, dest=_dest(flag), nargs="?", const="", help=argparse.SUPPRESS)
+    packer.set_defaults(func=cmd_pack)
 
 
 def _validate_parser(sub) -> None:
@@ -273,7 +397,7 @@ def _validate_parser(sub) -> None:
     job.add_argument("--cmd-file", default=None, help="uaitrain_cmd.txt from the pack tool")
     job.add_argument(
         "--code-path",
-        default=DEFAULT_CODE_PATH,
+        default=None,
         help="code folder packed at /data (local backend; default: ./im2txt)",
     )
     job.add_argument("--mainfile", default="train.py")
@@ -374,20 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default=None, help="folder for the report (default: the run's)")
     report.set_defaults(func=cmd_report)
 
-    packer = sub.add_parser("pack", help="build the job's images and write uaitrain_cmd.txt")
-    packer.add_argument("--code-path", default="im2txt")
-    packer.add_argument("--mainfile-path", default="train.py")
-    packer.add_argument("--train-params", default=" ".join(PLATFORM_EXAMPLE_PARAMS))
-    packer.add_argument("--cpu-image", default="im2txt-cpu:uaitrain")
-    packer.add_argument("--gpu-image", default="im2txt-gpu:uaitrain")
-    packer.add_argument(
-        "--base-image",
-        default=None,
-        help="base image (e.g. uai-harness/base:bookworm-py311 offline)",
-    )
-    packer.add_argument("--gpu", action="store_true", help="also build the GPU image")
-    packer.add_argument("--out", default=".", help="where uaitrain_cmd.txt goes")
-    packer.set_defaults(func=cmd_pack)
+    _add_pack_parser(sub)
 
     comp = sub.add_parser("compare", help="compare two runs (first loss divergence)")
     comp.add_argument("a", nargs="?", help="run folder or record (default: the two newest runs)")

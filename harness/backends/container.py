@@ -52,7 +52,6 @@ from harness.contract import (
 _PROBE_TIMEOUT_S = 300
 _KILLED_WAIT_S = 60
 _LOG_DRAIN_S = 10
-_BUILD_TAIL_LINES = 15
 # Every task of a cluster listens on this port, each on its own container address.
 CLUSTER_PORT = 2222
 _ENVIRONMENT_PROBE = (
@@ -69,51 +68,6 @@ _ENVIRONMENT_PROBE = (
     "    {f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions()})\n"
     "print(json.dumps(info))\n"
 )
-
-
-def build_image(
-    context: Path,
-    tag: str,
-    buildargs: dict[str, str] | None = None,
-    on_line: LogSink | None = None,
-    client: docker.DockerClient | None = None,
-    offline: bool = True,
-    dockerfile: str = "Dockerfile",
-) -> str:
-    """Build `context/<dockerfile>` as `tag`, streaming the log; returns the id.
-
-    `offline` builds without network (the wheelhouse must be in the context); users
-    with a registry and an index build with it.
-
-    A failing step raises DockerError naming it, with the build log's last lines, so a
-    broken Dockerfile reads as one clear error rather than an SDK traceback.
-    """
-    client = client or daemon.client()
-    log: list[str] = []
-    try:
-        for chunk in client.api.build(
-            path=str(context),
-            dockerfile=dockerfile,
-            tag=tag,
-            buildargs=buildargs or {},
-            network_mode="none" if offline else None,
-            rm=True,
-            forcerm=True,
-            decode=True,
-        ):
-            for line in chunk.get("stream", "").splitlines():
-                log.append(line)
-                if on_line is not None:
-                    on_line(line)
-            if "error" in chunk:
-                tail = "\n".join(log[-_BUILD_TAIL_LINES:])
-                raise DockerError(
-                    f"docker build of {tag} failed: {' '.join(chunk['error'].split())}"
-                    f"\nlast build log lines:\n{tail}"
-                )
-        return client.images.get(tag).id
-    except DAEMON_ERRORS as err:
-        raise DockerError(f"docker build of {tag} failed: {one_line(err)}") from err
 
 
 class DockerBackend(Backend):

@@ -1,79 +1,109 @@
-"""Session fixtures for container tests: this repository's CPU image, built offline.
+"""Session fixtures for container tests: the job images, built once through harness.images.
 
-The base image comes from `.ci/base-image.sh` (debootstrap + docker import when no
-registry answers) and Python packages from `.ci/wheelhouse.sh` (a wheelhouse the
-host fills with `pip download`), so the build works on machines without a registry.
+`ensure_job_image` picks the inputs this machine allows - a pulled base and the index
+with a registry, else the local debootstrap base and the cached wheelhouse - so the
+same fixtures work in CI without a registry and on a developer's machine with one.
+Each session tags its images uniquely (parallel sessions share one daemon) and untags
+them at the end without pruning their layers, which the next session's build reuses.
+Throw-away images and containers go through testcontainers; its Ryuk reaper is off,
+since there is no registry to pull it from.
 """
 
 from __future__ import annotations
 
-import subprocess
-import time
+import os
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-BASE_IMAGE = "uai-harness/base:bookworm-py311"
-TEST_IMAGE = "uai-harness/im2txt:cpu-test"
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 
-def _run(command: list[str], cwd: Path) -> None:
-    started = time.monotonic()
-    print(f"$ {' '.join(command)}", flush=True)
-    subprocess.run(command, cwd=cwd, check=True)
-    print(f"  ({time.monotonic() - started:.0f}s)", flush=True)
+def _progress():
+    from rich.console import Console
+
+    from harness.images.progress import ConsoleProgress
+
+    # Past pytest's capture: a ten-minute build must show it is alive in CI logs.
+    return ConsoleProgress(Console(file=sys.__stderr__), heartbeat_s=60)
 
 
 @pytest.fixture(scope="session")
-def cpu_image(repo_root: Path) -> str:
-    """Build Dockerfile.cpu offline from the local base image and the wheelhouse."""
+def docker_client():
+    from harness.backends import daemon
     from harness.pytest_plugin import docker_unavailable_reason
 
     if reason := docker_unavailable_reason():
         pytest.fail(f"docker fixture used without a daemon: {reason}")
-    _run(["bash", ".ci/base-image.sh"], repo_root)
-    _run(["bash", ".ci/wheelhouse.sh", "cpu", "--stage", ".wheelhouse"], repo_root)
-    _run(
-        [
-            "docker",
-            "build",
-            "--network",
-            "none",
-            "-f",
-            "Dockerfile.cpu",
-            "--build-arg",
-            f"BASE_IMAGE={BASE_IMAGE}",
-            "-t",
-            TEST_IMAGE,
-            ".",
-        ],
-        repo_root,
-    )
-    return TEST_IMAGE
+    return daemon.client()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:
+    """The base the job images build on (pulled, or the offline one)."""
+    from harness.images.base import ensure_base_image
+
+    progress = _progress()
+    try:
+        return ensure_base_image(docker_client, progress).name
+    finally:
+        progress.close()
+
+
+def _job_image(client, code_path: Path, variant: str):
+    from harness.images import ensure_job_image
+
+    tag = f"uai-harness/im2txt:{variant}-test-{uuid.uuid4().hex[:10]}"
+    progress = _progress()
+    try:
+        ensure_job_image(code_path, tag, gpu=variant == "gpu", progress=progress, client=client)
+    finally:
+        progress.close()
+    yield tag
+    client.images.remove(tag, force=True, noprune=True)
+
+
+@pytest.fixture(scope="session")
+def cpu_image(repo_root: Path, docker_client) -> str:
+    """This repository's CPU job image, built once per session and shared by every test."""
+    yield from _job_image(docker_client, repo_root / "im2txt", "cpu")
+
+
+@pytest.fixture(scope="session")
+def gpu_image(repo_root: Path, docker_client) -> str:
+    """The GPU job image (~3.3 GB of wheels); built only by the tests that ask for it."""
+    yield from _job_image(docker_client, repo_root / "im2txt", "gpu")
 
 
 @pytest.fixture
 def derived_image(cpu_image: str, tmp_path: Path):
-    """Build a one-off image FROM the test image with extra Dockerfile lines.
+    """Build one-off images FROM the CPU image with extra Dockerfile lines; removed after.
 
     The tag gets a random suffix, so concurrent test runs never build over each
     other's images; use the returned tag.
     """
-    import docker
+    from testcontainers.core.image import DockerImage
 
-    from harness.backends.container import build_image
+    from harness.backends.container import LABEL
 
-    client = docker.from_env()
-    built = []
+    built: list[DockerImage] = []
 
     def build(tag: str, *lines: str) -> str:
-        tag = f"{tag}-{uuid.uuid4().hex[:8]}"
-        (tmp_path / "Dockerfile").write_text("\n".join([f"FROM {cpu_image}", *lines]) + "\n")
-        build_image(tmp_path, tag, client=client)
-        built.append(tag)
-        return tag
+        context = tmp_path / f"derived-{len(built)}"
+        context.mkdir()
+        (context / "Dockerfile").write_text("\n".join([f"FROM {cpu_image}", *lines]) + "\n")
+        image = DockerImage(
+            path=context,
+            tag=f"{tag}-{uuid.uuid4().hex[:8]}",
+            clean_up=True,
+            network_mode="none",
+            labels={LABEL: "1"},
+        )
+        built.append(image.build())
+        return str(image)
 
     yield build
-    for tag in built:
-        client.images.remove(tag, force=True)
+    for image in built:
+        image.remove()

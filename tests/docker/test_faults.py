@@ -18,9 +18,10 @@ import docker
 import pytest
 
 from harness.backends.base import HARNESS_ENV, JobSpec
-from harness.backends.container import DockerBackend, DockerError, build_image
+from harness.backends.container import DockerBackend, DockerError
 from harness.cli import main
 from harness.contract import PlatformRoot
+from harness.images.build import build_image
 from harness.record import NOT_RUN
 from harness.validate import Plan, validate
 

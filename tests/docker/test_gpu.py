@@ -1,12 +1,11 @@
 """The GPU image run the platform's GPU way (`--gpus`, `--num_gpus=1`): every check passes.
 
 Skipped, with the reason, unless this machine has an NVIDIA GPU and Docker's NVIDIA
-runtime; on such a machine it builds Dockerfile.gpu and runs the same scenario.
+runtime; on such a machine it builds Dockerfile.gpu (the session's `gpu_image`, which
+test_images_gpu.py checks without a GPU in CI) and runs the same scenario.
 """
 
 from __future__ import annotations
-
-import subprocess
 
 import pytest
 
@@ -14,32 +13,6 @@ from harness.backends.container import DockerBackend
 from harness.validate import Plan, validate
 
 pytestmark = [pytest.mark.gpu, pytest.mark.docker, pytest.mark.slow]
-
-GPU_IMAGE = "uai-harness/im2txt:gpu-test"
-
-
-@pytest.fixture(scope="module")
-def gpu_image(repo_root) -> str:
-    subprocess.run(["bash", ".ci/base-image.sh"], cwd=repo_root, check=True)
-    subprocess.run(
-        ["bash", ".ci/wheelhouse.sh", "gpu", "--stage", ".wheelhouse"], cwd=repo_root, check=True
-    )
-    subprocess.run(
-        [
-            "docker",
-            "build",
-            "-f",
-            "Dockerfile.gpu",
-            "--build-arg",
-            "BASE_IMAGE=uai-harness/base:bookworm-py311",
-            "-t",
-            GPU_IMAGE,
-            ".",
-        ],
-        cwd=repo_root,
-        check=True,
-    )
-    return GPU_IMAGE
 
 
 def test_gpu_image_sees_the_gpu(gpu_image) -> None:

@@ -26,10 +26,11 @@ import urllib3
 
 from harness.backends import daemon
 from harness.backends.base import HARNESS_ENV, JobSpec
-from harness.backends.container import DockerBackend, DockerError, build_image
+from harness.backends.container import DockerBackend, DockerError
 from harness.backends.local import LocalBackend
 from harness.cli import main
 from harness.contract import PlatformRoot
+from harness.images.build import build_image
 from harness.record import NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.validate import Plan, new_run_dir, validate
 
@@ -576,18 +577,17 @@ def _cmd_file(tmp_path: Path, deploy: str | bytes) -> Path:
 @pytest.mark.parametrize(
     ("deploy", "message"),
     [
-        ("/usr/bin/python /data/train.py '--x=1", "cannot split the 'CMD Used for deploying:'"),
-        ("python /data/train.py " + PATTERN, "must run a file under /data with /usr/bin/python"),
-        (b"\xff\xfe not text", "not a text file"),
-        ("", "must run a file under /data"),
+        ("/usr/bin/python /data/train.py '--x=1", ":1: cannot split the command"),
+        ("python /data/train.py " + PATTERN, ":1: the deploy command must start with the main"),
+        (b"\xff\xfe not text", ": not a text file"),
+        ("", ":1: 'CMD Used for deploying:' has no command"),
     ],
 )
 def test_bad_cmd_file_is_one_cli_line(tmp_path, capsys, deploy, message: str) -> None:
     path = _cmd_file(tmp_path, deploy)
     assert main(["validate", "--cmd-file", str(path), "--out", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"error: {path}: "), err
-    assert message in err
+    assert err.count("\n") == 1 and err.startswith(f"error: {path}{message}"), err
 
 
 def test_missing_cmd_file_is_one_cli_line(tmp_path, capsys) -> None:

@@ -1,0 +1,56 @@
+"""Make the offline inputs by hand, for `docker build` from a checkout without a registry.
+
+    python -m harness.images base [--offline]              # the base image; prints its name
+    python -m harness.images wheelhouse cpu|gpu [--stage DIR]
+
+`uai-harness pack` does both itself; these are for building the top-level Dockerfiles
+directly (their header comments show the whole sequence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.backends import daemon
+from harness.backends.base import BackendError
+from harness.images import wheelhouse
+from harness.images.base import ensure_base_image
+from harness.images.progress import ConsoleProgress
+from harness.resources import VARIANTS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.images", description=__doc__)
+    sub = parser.add_subparsers(dest="what", required=True)
+    base = sub.add_parser("base", help="make sure a base image exists; print its name")
+    base.add_argument("--offline", action="store_true", help="never pull: the debootstrap base")
+    wheels = sub.add_parser("wheelhouse", help="download the wheelhouse of an image variant")
+    wheels.add_argument("variant", choices=VARIANTS)
+    wheels.add_argument("--stage", type=Path, help="also put its wheels into this folder")
+    args = parser.parse_args(argv)
+    progress = ConsoleProgress(Console(stderr=True))
+    try:
+        if args.what == "base":
+            image = ensure_base_image(daemon.client(), progress, offline=args.offline)
+            progress.close()
+            print(image.name)
+        else:
+            folder = wheelhouse.ensure_wheelhouse(args.variant, progress)
+            progress.close()
+            print(folder)
+            if args.stage:
+                count = wheelhouse.stage(folder, args.stage)
+                print(f"staged {count} wheels in {args.stage}", file=sys.stderr)
+    except (BackendError, OSError, ValueError) as err:
+        progress.close()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
