@@ -646,7 +646,7 @@ def test_no_im2txt_folder_here_says_to_pass_code_path(tmp_path, capsys, monkeypa
     monkeypatch.chdir(tmp_path)
     assert main(["validate"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: no ./im2txt folder here") and "--code-path" in err
+    assert err.startswith("error: no code path given and ") and "pass --code-path" in err
 
 
 # --------------------------------------------------------------------------- 9. concurrency

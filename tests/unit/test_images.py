@@ -302,7 +302,7 @@ def test_terminal_progress_is_live_and_keeps_the_outcomes() -> None:
 def test_validate_with_docker_and_no_image_builds_the_job_image(tmp_path, monkeypatch) -> None:
     """`validate --backend docker` without --image builds the code path's image first."""
     import harness.images
-    from harness.backends.container import DockerBackend
+    from harness.backends import container
     from harness.cli import _backend, build_parser
     from harness.images.job import BuiltImage
 
@@ -314,11 +314,15 @@ def test_validate_with_docker_and_no_image_builds_the_job_image(tmp_path, monkey
         return BuiltImage(tag, "sha256:built", base_image, wheelhouse=tmp_path)
 
     monkeypatch.setattr(harness.images, "ensure_job_image", fake_build)
-    monkeypatch.setattr(DockerBackend, "for_args", classmethod(lambda cls, args: args.image))
+    class Backend:  # stands in for DockerBackend: no daemon needed
+        def __init__(self, image: str, **settings) -> None:
+            self.image = image
+
+    monkeypatch.setattr(container, "DockerBackend", Backend)
     args = build_parser().parse_args(
         ["validate", "--backend", "docker", "--code-path", str(tmp_path), "--gpu"]
     )
-    assert _backend(args) == "sha256:built"
+    assert _backend(args).image == "sha256:built"
     assert built == [(tmp_path, "uai-harness/validate:gpu", True)]
     given = build_parser().parse_args(["validate", "--backend", "docker", "--image", "mine:1"])
-    assert _backend(given) == "mine:1" and len(built) == 1
+    assert _backend(given).image == "mine:1" and len(built) == 1
