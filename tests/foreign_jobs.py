@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from harness.contract import PlatformRoot, job_command
 from harness.params import split_params, with_flag
+from harness.record import NOT_APPLICABLE, PASSED
 
 JOBS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "jobs"
 MUTANT_NAMES = (
@@ -160,6 +161,31 @@ KERAS_FIT = ForeignJob(
 )
 
 JOBS = {job.name: job for job in (TF1_COMPAT, KERAS_FIT)}
+
+# Every check the harness plans for each job, and its verdict on the unmutated job run
+# locally (in a container `image_contract` passes too).
+NA = NOT_APPLICABLE
+PASSING = {
+    "tf1_compat": {
+        "image_contract": NA,
+        "path_contract": PASSED,
+        "pretrained_restore": PASSED,
+        "loss_decrease": PASSED,
+        "uses_image": NA,  # no evaluate.py / run_inference.py of ours in its code
+        "resume": PASSED,
+        "inference": NA,
+        "reproducible": NA,
+    },
+    "keras_fit": {
+        "image_contract": NA,
+        "path_contract": PASSED,
+        "pretrained_restore": PASSED,
+        "loss_decrease": PASSED,
+        "resume": PASSED,
+        "reproducible": NA,
+    },
+}
+
 MUTANTS = {job.name: job.mutants for job in JOBS.values()}
 
 

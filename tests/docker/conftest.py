@@ -86,7 +86,7 @@ def derived_image(cpu_image: str, tmp_path: Path):
     """
     from testcontainers.core.image import DockerImage
 
-    from harness.backends.container import LABEL
+    from harness.backends import daemon
 
     built: list[DockerImage] = []
 
@@ -99,7 +99,40 @@ def derived_image(cpu_image: str, tmp_path: Path):
             tag=f"{tag}-{uuid.uuid4().hex[:8]}",
             clean_up=True,
             network_mode="none",
-            labels={LABEL: "1"},
+            labels={daemon.LABEL: "1", daemon.SESSION_LABEL: daemon.session_id()},
+        )
+        built.append(image.build())
+        return str(image)
+
+    yield build
+    for image in built:
+        image.remove()
+
+
+@pytest.fixture
+def job_image(cpu_image: str, tmp_path: Path):
+    """Build an image of another job's code FROM the CPU image (its Python and TensorFlow):
+    the job's folder replaces /data, as the pack tool puts a code path there."""
+    import shutil
+
+    from testcontainers.core.image import DockerImage
+
+    from harness.backends import daemon
+
+    built: list[DockerImage] = []
+
+    def build(code_path: Path) -> str:
+        context = tmp_path / f"job-image-{len(built)}"
+        shutil.copytree(code_path, context / "code", ignore=shutil.ignore_patterns("__pycache__"))
+        (context / "Dockerfile").write_text(
+            f"FROM {cpu_image}\nRUN rm -rf /data && mkdir /data\nCOPY code/ /data/\n"
+        )
+        image = DockerImage(
+            path=context,
+            tag=f"uai-harness/job:{code_path.name.replace('_', '-')}-{uuid.uuid4().hex[:8]}",
+            clean_up=True,
+            network_mode="none",
+            labels={daemon.LABEL: "1", daemon.SESSION_LABEL: daemon.session_id()},
         )
         built.append(image.build())
         return str(image)

@@ -90,9 +90,13 @@ def _failed_phase(result, name: str) -> str:
     return reason
 
 
-def test_image_without_usr_bin_python_fails_the_image_contract(derived_image, tmp_path) -> None:
+def test_image_without_usr_bin_python_fails_the_image_contract(
+    derived_image, docker_client, tmp_path
+) -> None:
     image = derived_image("uai-harness/broken:no-python", "RUN rm -f /usr/bin/python")
     result = validate(DockerBackend(image), Plan(steps=6), tmp_path / "run")
+    # Every container made for it - the probes whose start failed included - is gone.
+    assert docker_client.containers.list(all=True, filters={"ancestor": image}) == []
     contract = result.record.check("image_contract")
     assert contract.status == FAILED
     assert "no /usr/bin/python in the image" in contract.message

@@ -15,33 +15,12 @@ from pathlib import Path
 import pytest
 
 from harness.backends.local import LocalBackend
-from harness.record import FAILED, NOT_APPLICABLE, PASSED
+from harness.record import FAILED
 from harness.validate import Plan, validate
-from tests.foreign_jobs import JOBS, KERAS_FIT, MUTANT_NAMES, make_inputs, make_mutant
+from tests.foreign_jobs import JOBS, KERAS_FIT, MUTANT_NAMES, PASSING, make_inputs, make_mutant
 
 pytestmark = pytest.mark.slow
 
-NA = NOT_APPLICABLE
-PASSING = {
-    "tf1_compat": {
-        "image_contract": NA,
-        "path_contract": PASSED,
-        "pretrained_restore": PASSED,
-        "loss_decrease": PASSED,
-        "uses_image": NA,  # no evaluate.py / run_inference.py of ours in its code
-        "resume": PASSED,
-        "inference": NA,
-        "reproducible": NA,
-    },
-    "keras_fit": {
-        "image_contract": NA,
-        "path_contract": PASSED,
-        "pretrained_restore": PASSED,
-        "loss_decrease": PASSED,
-        "resume": PASSED,
-        "reproducible": NA,
-    },
-}
 CAUGHT_BY = {
     "writes_outside_output": "path_contract",
     "skips_pretrained_restore": "pretrained_restore",

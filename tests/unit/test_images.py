@@ -314,6 +314,7 @@ def test_validate_with_docker_and_no_image_builds_the_job_image(tmp_path, monkey
         return BuiltImage(tag, "sha256:built", base_image, wheelhouse=tmp_path)
 
     monkeypatch.setattr(harness.images, "ensure_job_image", fake_build)
+
     class Backend:  # stands in for DockerBackend: no daemon needed
         def __init__(self, image: str, **settings) -> None:
             self.image = image
