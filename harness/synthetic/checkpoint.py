@@ -13,36 +13,24 @@ import json
 import os
 import zlib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import tensorflow as tf
 
-MANIFEST_NAME = "inception_v3_2016_08_28.manifest.json"
+from harness import resources
+from harness.resources import MANIFEST_NAME
+
 CheckpointFormat = Literal["v1", "v2"]
 
 
-def repository_manifest_path() -> Path:
-    """The manifest in the source tree's `fixtures/` (harness/synthetic/ -> repo root)."""
-    return Path(__file__).resolve().parents[2] / "fixtures" / MANIFEST_NAME
-
-
 def load_manifest(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Read the manifest: `path`, else the repository fixture, else the packaged copy.
-
-    The packaged copy lets an installed harness work away from a checkout.
-    """
-    if path is None and repository_manifest_path().is_file():
-        path = repository_manifest_path()
-    if path is None:
-        text = resources.files("harness.synthetic").joinpath("data", MANIFEST_NAME).read_text()
-    else:
-        text = Path(path).read_text()
-    manifest = json.loads(text)
+    """Read the manifest: `path`, else the repository's fixture (or a wheel's copy of it)."""
+    path = Path(path) if path is not None else resources.repository_file(MANIFEST_NAME)
+    manifest = json.loads(path.read_text())
     if not isinstance(manifest.get("variables"), dict) or not manifest["variables"]:
-        raise ValueError(f"manifest {path or MANIFEST_NAME} has no 'variables' mapping")
+        raise ValueError(f"manifest {path} has no 'variables' mapping")
     return manifest
 
 

@@ -82,7 +82,7 @@ def test_wheelhouse_folder_is_keyed_by_requirements(cache, tmp_path, monkeypatch
         for name in (resources.dockerfile_name(variant), resources.requirements_name(variant)):
             (packaged / name).write_text(resources.build_file(name).read_text())
     (packaged / "requirements-cpu.txt").write_text("numpy==2.*\n")
-    monkeypatch.setattr(resources, "PACKAGED_BUILD_FILES", packaged)
+    monkeypatch.setattr(resources, "PACKAGED_FILES", packaged)
     assert wheelhouse.wheelhouse_dir("cpu") != before
 
 

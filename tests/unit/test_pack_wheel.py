@@ -1,4 +1,5 @@
-"""A non-editable install packs: the built wheel carries the image build files.
+"""A non-editable install packs: the built wheel carries the image build files and the
+Inception manifest.
 
 Builds the wheel for real (`pip wheel --no-deps`), installs it with --no-deps into a
 throw-away folder (the dependencies already installed here serve it), and from a
@@ -31,6 +32,8 @@ PROBE = textwrap.dedent(
     print(json.dumps({
         "harness": harness.__file__,
         "build_files": str(resources.build_files_dir()),
+        "manifest_variables": len(json.loads(
+            resources.repository_file(resources.MANIFEST_NAME).read_text())["variables"]),
         "code": str(code),
         "context": sorted(str(p.relative_to(context)) for p in context.rglob("*") if p.is_file()),
     }))
@@ -57,8 +60,9 @@ def test_wheel_install_finds_its_build_files_outside_the_checkout(repo_root, tmp
         "Dockerfile.gpu",
         "requirements-cpu.txt",
         "requirements-gpu.txt",
+        "inception_v3_2016_08_28.manifest.json",
     ):
-        assert f"harness/_build_files/{packaged}" in names
+        assert f"harness/_repository_files/{packaged}" in names
     assert not any(name.startswith(("im2txt/", "tests/")) for name in names)
 
     site = tmp_path / "site"
@@ -74,9 +78,10 @@ def test_wheel_install_finds_its_build_files_outside_the_checkout(repo_root, tmp
     assert probe.returncode == 0, probe.stderr[-3000:]
     found = json.loads(probe.stdout)
     assert found["harness"].startswith(str(site))
-    assert found["build_files"] == str(site / "harness" / "_build_files")
+    assert found["build_files"] == str(site / "harness" / "_repository_files")
+    assert found["manifest_variables"] == 388
     assert found["code"] == str(user / "im2txt")
     assert found["context"] == ["Dockerfile.cpu", "im2txt/train.py", "requirements-cpu.txt"]
-    assert (site / "harness" / "_build_files" / "Dockerfile.cpu").read_bytes() == (
+    assert (site / "harness" / "_repository_files" / "Dockerfile.cpu").read_bytes() == (
         repo_root / "Dockerfile.cpu"
     ).read_bytes()

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from harness.resources import MANIFEST_NAME
 from harness.synthetic.checkpoint import (
-    MANIFEST_NAME,
     NOISE_SCALE,
     SyntheticCheckpoint,
     load_manifest,
-    repository_manifest_path,
     variable_value,
     write_inception_checkpoint,
 )
@@ -23,19 +21,18 @@ from harness.synthetic.checkpoint import (
 REPO_MANIFEST = Path(__file__).resolve().parents[2] / "fixtures" / MANIFEST_NAME
 
 
-def test_packaged_manifest_is_identical_to_the_fixture() -> None:
-    packaged = resources.files("harness.synthetic").joinpath("data", MANIFEST_NAME)
-    assert packaged.read_bytes() == REPO_MANIFEST.read_bytes()
-    assert repository_manifest_path() == REPO_MANIFEST
+def test_the_manifest_is_the_fixture_or_a_wheels_copy_of_it(monkeypatch, tmp_path) -> None:
+    from harness import resources
 
-
-def test_packaged_manifest_is_used_away_from_a_checkout(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setattr(
-        "harness.synthetic.checkpoint.repository_manifest_path", lambda: tmp_path / "absent.json"
-    )
+    assert resources.repository_file(MANIFEST_NAME) == REPO_MANIFEST
+    packaged = tmp_path / MANIFEST_NAME
+    packaged.write_bytes(REPO_MANIFEST.read_bytes())
+    monkeypatch.setattr(resources, "PACKAGED_FILES", tmp_path)
+    monkeypatch.setattr(resources, "CHECKOUT_ROOT", tmp_path / "no-checkout")
     assert load_manifest() == json.loads(REPO_MANIFEST.read_text())
+    packaged.unlink()
+    with pytest.raises(FileNotFoundError, match="reinstall uai-train-harness"):
+        load_manifest()
 
 
 def test_manifest_has_the_real_checkpoints_388_variables() -> None:
