@@ -9,10 +9,21 @@ The platform runs, from the code folder it packed at /data:
 The input pattern resolves under data_dir, the checkpoint under work_dir;
 checkpoints go to output_dir and summaries and metrics to log_dir.
 
+Distributed jobs: when TF_CONFIG names a cluster of several tasks, the platform
+runs this same command on every task. The chief ("master" or "chief") coordinates
+asynchronous parameter-server training (tf.distribute ParameterServerStrategy) and
+alone writes checkpoints, metrics and events; "ps" and "worker" tasks serve it
+until SIGTERM and write nothing. Each worker reads its own share of the input
+files. A step is one worker's batch of --batch_size images, applied as soon as
+it is computed, so --batch_size, --number_of_steps and the learning-rate schedule
+mean per step what they mean single-node; N workers run N steps at a time.
+
 Exit status: 0 when the target step is reached or SIGTERM stopped the job (after
 saving the current step, or, before training started, with nothing to save);
-1 when training fails (the message names the file, record, variable, folder or
-step at fault); 2 for a path flag that is empty or escapes its platform folder.
+1 when training fails (the message names the file, record, variable, folder,
+task or step at fault); 2 for a path flag that is empty or escapes its platform
+folder, or a TF_CONFIG that is malformed or names a cluster this trainer cannot
+run.
 Malformed or unknown flags are refused by absl (exit 1) before anything runs.
 A SIGTERM in the fraction of a second before main() starts kills the process
 with the signal's default action, before it has touched any file.
@@ -24,6 +35,7 @@ import sys
 
 from absl import app, flags, logging
 
+from im2txt import cluster as cluster_config
 from im2txt import model_flags, platform_flags
 from im2txt.configuration import TrainingConfig
 from im2txt.stop_request import StopRequest
@@ -64,6 +76,19 @@ flags.DEFINE_boolean(
     "Skip records whose image does not decode (counted and reported) instead of stopping.",
 )
 
+flags.DEFINE_float(
+    "cluster_wait_secs",
+    600.0,
+    "Cluster chief (TF_CONFIG): seconds to wait at start for every ps and worker task.",
+    lower_bound=0.0,
+)
+flags.DEFINE_float(
+    "cluster_stall_secs",
+    600.0,
+    "Cluster chief (TF_CONFIG): seconds to wait for a training step before failing.",
+    lower_bound=1.0,
+)
+
 
 def main(argv: list[str]) -> int:
     del argv
@@ -74,6 +99,7 @@ def main(argv: list[str]) -> int:
 def _run(stop: StopRequest) -> int:
     """Refuse bad paths before any work, then train; exit 1 naming what failed."""
     try:
+        cluster = cluster_config.from_environment()
         patterns = platform_flags.resolve_patterns(FLAGS.data_dir, FLAGS.input_file_pattern)
         inception = (
             platform_flags.resolve_under(
@@ -100,6 +126,8 @@ def _run(stop: StopRequest) -> int:
     ):
         print(f"{name}: {value}", flush=True)
 
+    if cluster is not None:
+        print(f"{cluster_config.ENV_VAR}: this task is {cluster.task}", flush=True)
     from im2txt import training  # TensorFlow loads only after flags parsed cleanly.
 
     options = training.TrainOptions(
@@ -119,11 +147,30 @@ def _run(stop: StopRequest) -> int:
         skip_bad_images=FLAGS.skip_bad_images,
     )
     try:
-        training.train(options, model_flags.model_config_from_flags(), TrainingConfig(), stop)
+        if cluster is None:
+            training.train(options, model_flags.model_config_from_flags(), TrainingConfig(), stop)
+        else:
+            return _run_in_cluster(cluster, options, stop)
     except training.TrainingError as err:
         logging.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _run_in_cluster(cluster, options, stop: StopRequest) -> int:
+    """Serve as a ps or worker task, or coordinate the training as the chief."""
+    from im2txt import distributed
+
+    if not cluster.is_chief:
+        return distributed.serve(cluster, stop)
+    distributed.train_chief(
+        options,
+        model_flags.model_config_from_flags(),
+        TrainingConfig(),
+        distributed.ClusterOptions(cluster, FLAGS.cluster_wait_secs, FLAGS.cluster_stall_secs),
+        stop,
+    )
     return 0
 
 
