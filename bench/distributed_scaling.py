@@ -148,12 +148,10 @@ def main() -> None:
     print(f"{'job':28s} {'sec/step':>9s} {'images/sec':>11s} {'vs single-node':>15s}")
     for name, sec in seconds.items():
         print(f"{name:28s} {sec:9.3f} {args.batch / sec:11.2f} {base / sec:15.3f}")
+    one, two = seconds["cluster, 1 worker"], seconds["cluster, 2 workers"]
+    print(f"2 workers vs 1 worker: {one / two:.2f}x the images/sec")
     print(
-        f"2 workers vs 1 worker: {seconds['cluster, 1 worker'] / seconds['cluster, 2 workers']:.2f}x "
-        "the images/sec"
-    )
-    print(
-        f"strategy overhead at 1 worker: {seconds['cluster, 1 worker'] / base:.2f}x the "
+        f"strategy overhead at 1 worker: {one / base:.2f}x the "
         "single-node step time (variables read from and gradients sent to the ps over gRPC)"
     )
     print(
