@@ -48,8 +48,8 @@ class ClusterOptions:
     """The cluster of this task and how long the chief waits on it."""
 
     cluster: cluster_config.Cluster
-    wait_secs: float = 600.0  # for every ps and worker to accept connections at start
-    stall_secs: float = 600.0  # for the next training step to finish
+    wait_secs: float  # for every ps and worker to accept connections at start
+    stall_secs: float  # for the next training step to finish
 
 
 def serve(cluster: cluster_config.Cluster, stop: StopRequest) -> int:
