@@ -14,10 +14,21 @@ launches work too: absolute paths that already start with their folder
 and `--train_dir` (upstream's checkpoint folder) is accepted inside output_dir,
 the only folder the platform uploads. How each path was read is printed first.
 
+Distributed jobs: when TF_CONFIG names a cluster of several tasks, the platform
+runs this same command on every task. The chief ("master" or "chief") coordinates
+asynchronous parameter-server training (tf.distribute ParameterServerStrategy) and
+alone writes checkpoints, metrics and events; "ps" and "worker" tasks serve it
+until SIGTERM and write nothing. Each worker reads its own share of the input
+files. A step is one worker's batch of --batch_size images, applied as soon as
+it is computed, so --batch_size, --number_of_steps and the learning-rate schedule
+mean per step what they mean single-node; N workers run N steps at a time.
+
 Exit status: 0 when the target step is reached or SIGTERM stopped the job (after
 saving the current step, or, before training started, with nothing to save);
-1 when training fails (the message names the file, record, variable, folder or
-step at fault); 2 for a path flag that is empty or escapes its platform folder.
+1 when training fails (the message names the file, record, variable, folder,
+task or step at fault); 2 for a path flag that is empty or escapes its platform
+folder, or a TF_CONFIG that is malformed or names a cluster this trainer cannot
+run.
 Malformed or unknown flags are refused by absl (exit 1) before anything runs.
 A SIGTERM in the fraction of a second before main() starts kills the process
 with the signal's default action, before it has touched any file.
@@ -29,6 +40,7 @@ import sys
 
 from absl import app, flags, logging
 
+from im2txt import cluster as cluster_config
 from im2txt import model_flags, platform_flags
 from im2txt.configuration import TrainingConfig
 from im2txt.stop_request import StopRequest
@@ -75,6 +87,19 @@ flags.DEFINE_boolean(
     "Skip records whose image does not decode (counted and reported) instead of stopping.",
 )
 
+flags.DEFINE_float(
+    "cluster_wait_secs",
+    600.0,
+    "Cluster chief (TF_CONFIG): seconds to wait at start for every ps and worker task.",
+    lower_bound=0.0,
+)
+flags.DEFINE_float(
+    "cluster_stall_secs",
+    600.0,
+    "Cluster chief (TF_CONFIG): seconds to wait for a training step before failing.",
+    lower_bound=1.0,
+)
+
 
 def main(argv: list[str]) -> int:
     del argv
@@ -85,6 +110,7 @@ def main(argv: list[str]) -> int:
 def _run(stop: StopRequest) -> int:
     """Refuse bad paths before any work, then train; exit 1 naming what failed."""
     try:
+        cluster = cluster_config.from_environment()
         patterns = platform_flags.resolve_patterns(
             FLAGS.data_dir, FLAGS.input_file_pattern, folder="data_dir"
         )
@@ -119,6 +145,8 @@ def _run(stop: StopRequest) -> int:
     ):
         print(f"{name}: {value}", flush=True)
 
+    if cluster is not None:
+        print(f"{cluster_config.ENV_VAR}: this task is {cluster.task}", flush=True)
     from im2txt import training  # TensorFlow loads only after flags parsed cleanly.
 
     options = training.TrainOptions(
@@ -139,7 +167,10 @@ def _run(stop: StopRequest) -> int:
         skip_bad_images=FLAGS.skip_bad_images,
     )
     try:
-        training.train(options, model_flags.model_config_from_flags(), TrainingConfig(), stop)
+        if cluster is None:
+            training.train(options, model_flags.model_config_from_flags(), TrainingConfig(), stop)
+        else:
+            return _run_in_cluster(cluster, options, stop)
     except training.TrainingError as err:
         logging.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
@@ -158,6 +189,22 @@ def _resolve_train_dir() -> platform_flags.JobPath:
             f"{err}. The platform uploads only output_dir ({FLAGS.output_dir}), so checkpoints "
             "must go inside it: e.g. --train_dir=/data/output/train or --train_dir=train"
         ) from err
+
+
+def _run_in_cluster(cluster, options, stop: StopRequest) -> int:
+    """Serve as a ps or worker task, or coordinate the training as the chief."""
+    from im2txt import distributed
+
+    if not cluster.is_chief:
+        return distributed.serve(cluster, stop)
+    distributed.train_chief(
+        options,
+        model_flags.model_config_from_flags(),
+        TrainingConfig(),
+        distributed.ClusterOptions(cluster, FLAGS.cluster_wait_secs, FLAGS.cluster_stall_secs),
+        stop,
+    )
+    return 0
 
 
 if __name__ == "__main__":

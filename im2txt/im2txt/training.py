@@ -173,28 +173,9 @@ def train(
     ensure_writable(options.checkpoint_dir, options.checkpoint_flag)
     ensure_writable(options.log_dir, "log_dir")
 
-    with strategy.scope(), tf.variable_creator_scope(_mean_aggregation):
-        model = ShowAndTellModel(
-            model_config,
-            train_inception=options.train_inception,
-            image_compute_dtype=tf.float16 if options.mixed_precision else None,
-        )
-    manager = checkpointing.CheckpointManager(
-        options.checkpoint_dir, max_to_keep=training_config.max_checkpoints_to_keep
-    )
-    manager.remove_partial_saves()
-    _initialise(model, manager, options)
-
+    model, manager = _build_and_initialise(options, model_config, training_config, strategy)
     start_step = int(model.global_step.numpy())
-    if stop.requested:
-        _stopped_before_training(start_step)
-        return start_step
-    if start_step >= options.target_step:
-        print(
-            f"Global step {start_step} already reaches the target {options.target_step}; "
-            "nothing to train",
-            flush=True,
-        )
+    if _nothing_to_train(start_step, options, stop):
         return start_step
 
     batches = _Batches(options, model_config, strategy)
@@ -238,25 +219,75 @@ def train(
             if (due_by_steps or due_by_time) and step < options.target_step:
                 _save(manager, model, step, options.checkpoint_flag)
                 last_save_time, saved_step = time.monotonic(), step
-        if step == saved_step:  # Only a stop gets here without a step since the last save.
-            if step == start_step and manager.latest() is None:
-                _stopped_before_training(step)
-            else:
-                print(
-                    f"SIGTERM received at global step {step}: {manager.latest()} already holds "
-                    "it; exiting",
-                    flush=True,
-                )
-        else:
-            path = _save(manager, model, step, options.checkpoint_flag)
-            if stop.requested:
-                print(f"SIGTERM received at global step {step}: saved {path}; exiting", flush=True)
-            else:
-                print(f"Saved checkpoint {path} at global step {step}", flush=True)
+        _save_at_end(manager, model, step, start_step, saved_step, stop, options.checkpoint_flag)
     finally:
         metrics.close()
         batches.summarise()
     return step
+
+
+def _build_and_initialise(
+    options: TrainOptions,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+    strategy: tf.distribute.Strategy,
+) -> tuple[ShowAndTellModel, checkpointing.CheckpointManager]:
+    """The model's variables under `strategy`, resumed from the checkpoint folder (output_dir
+    or --train_dir) or from Inception."""
+    with strategy.scope(), tf.variable_creator_scope(_mean_aggregation):
+        model = ShowAndTellModel(
+            model_config,
+            train_inception=options.train_inception,
+            image_compute_dtype=tf.float16 if options.mixed_precision else None,
+        )
+    manager = checkpointing.CheckpointManager(
+        options.checkpoint_dir, max_to_keep=training_config.max_checkpoints_to_keep
+    )
+    manager.remove_partial_saves()
+    _initialise(model, manager, options)
+    return model, manager
+
+
+def _nothing_to_train(start_step: int, options: TrainOptions, stop: StopRequest) -> bool:
+    """Whether a stop or a target already reached ends the job before its first step."""
+    if stop.requested:
+        _stopped_before_training(start_step)
+        return True
+    if start_step >= options.target_step:
+        print(
+            f"Global step {start_step} already reaches the target {options.target_step}; "
+            "nothing to train",
+            flush=True,
+        )
+        return True
+    return False
+
+
+def _save_at_end(
+    manager: checkpointing.CheckpointManager,
+    model: ShowAndTellModel,
+    step: int,
+    start_step: int,
+    saved_step: int,
+    stop: StopRequest,
+    flag: str,
+) -> None:
+    """Save the last step unless the last save already holds it, and say which it was."""
+    if step == saved_step:  # Only a stop gets here without a step since the last save.
+        if step == start_step and manager.latest() is None:
+            _stopped_before_training(step)
+        else:
+            print(
+                f"SIGTERM received at global step {step}: {manager.latest()} already holds "
+                "it; exiting",
+                flush=True,
+            )
+    else:
+        path = _save(manager, model, step, flag)
+        if stop.requested:
+            print(f"SIGTERM received at global step {step}: saved {path}; exiting", flush=True)
+        else:
+            print(f"Saved checkpoint {path} at global step {step}", flush=True)
 
 
 def _stopped_before_training(step: int | None) -> None:

@@ -167,7 +167,9 @@ def _caption_pair_filter(dropped: tf.Variable | None) -> _Predicate:
 
 def _image_filter(skip_images: Sequence[bytes]) -> _Predicate:
     """Leave out records whose encoded image is one of `skip_images`."""
-    skipped = tf.constant([int(image_fingerprint(tf.constant(i))) for i in skip_images], tf.int64)
+    with tf.init_scope():  # Eager even when a cluster traces the pipeline in a tf.function.
+        fingerprints = [image_fingerprint(tf.constant(i)).numpy() for i in skip_images]
+    skipped = tf.constant(fingerprints, tf.int64)
 
     def not_skipped(encoded_image: tf.Tensor, _: tf.Tensor) -> tf.Tensor:
         return ~tf.reduce_any(tf.equal(image_fingerprint(encoded_image), skipped))
@@ -183,6 +185,7 @@ def build_dataset(
     repeat: bool = True,
     skip_images: Sequence[bytes] = (),
     dropped_captions: tf.Variable | None = None,
+    worker_shard: tuple[int, tf.Tensor] | None = None,
 ) -> tf.data.Dataset:
     """Build the batched input pipeline from resolved shard glob patterns.
 
@@ -202,6 +205,10 @@ def build_dataset(
 
     `seed` fixes file order, example shuffle and per-element distortion seeds
     `[seed, element index]`; without one the pipeline is free to reorder for speed.
+
+    `worker_shard=(count, index)` makes a training pipeline read only every
+    `count`-th file of the sorted list, starting at `index` (a scalar tensor when
+    the cluster's worker index is only known where the pipeline runs).
     """
     files = resolve_files(file_patterns)
     deterministic = seed is not None or not is_training
@@ -209,10 +216,13 @@ def build_dataset(
         seed = random.SystemRandom().randrange(2**31)
     file_seed, example_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
 
+    if worker_shard is not None and not is_training:
+        raise ValueError("worker_shard splits training input only")
     if is_training:
-        dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(
-            len(files), seed=file_seed, reshuffle_each_iteration=True
-        )
+        dataset = tf.data.Dataset.from_tensor_slices(files)
+        if worker_shard is not None:
+            dataset = dataset.shard(*worker_shard)
+        dataset = dataset.shuffle(len(files), seed=file_seed, reshuffle_each_iteration=True)
         dataset = dataset.interleave(
             tf.data.TFRecordDataset,
             cycle_length=min(

@@ -1,0 +1,389 @@
+"""Asynchronous parameter-server training across a UAI-Train cluster, on tf.distribute.
+
+UAI-Train starts train.py on every node of a distributed job, each with a
+TF_CONFIG naming its task. The chief ("master") is the coordinator of
+tf.distribute.experimental.ParameterServerStrategy: it creates the variables on
+the ps tasks, restores or resumes them, dispatches training steps to the workers
+through a ClusterCoordinator and is the only task that writes anything
+(checkpoints, metrics, events). ps and worker tasks run a tf.distribute.Server
+and serve the chief until SIGTERM.
+
+Each step is one worker's batch of --batch_size images, applied to the ps
+variables as soon as that worker has computed it, without waiting for the
+others; --number_of_steps and the learning-rate schedule count these steps as
+single-node training does. The coordinator reschedules the steps of a worker
+that fails, so training goes on with the others; a ps failure ends the job.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import tensorflow as tf
+
+from im2txt import cluster as cluster_config
+from im2txt import training
+from im2txt.configuration import ModelConfig, TrainingConfig
+from im2txt.ops import inputs
+from im2txt.stop_request import StopRequest
+from im2txt.training import TrainingError, TrainOptions
+
+# Steps kept scheduled per worker, so a worker never waits for the chief's next step.
+STEPS_IN_FLIGHT_PER_WORKER = 2
+_SERVER_POLL_S = 0.2
+_PS_TASK = re.compile(r"/job:ps/replica:0/task:(\d+)")
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterOptions:
+    """The cluster of this task and how long the chief waits on it."""
+
+    cluster: cluster_config.Cluster
+    wait_secs: float  # for every ps and worker to accept connections at start
+    stall_secs: float  # for the next training step to finish
+
+
+def serve(cluster: cluster_config.Cluster, stop: StopRequest) -> int:
+    """Run this ps or worker task's server until SIGTERM; return the exit status 0."""
+    task = cluster.task
+    try:
+        server = tf.distribute.Server(
+            tf.train.ClusterSpec(cluster.spec()),
+            job_name=task.role,
+            task_index=task.index,
+            protocol="grpc",
+            start=True,
+        )
+    except (tf.errors.OpError, ValueError) as err:
+        raise TrainingError(f"cannot start the server of {task}: {err}") from err
+    print(
+        f"Serving as {task} ({server.target}) for the chief at {cluster.chief}; "
+        "SIGTERM stops this task",
+        flush=True,
+    )
+    while not stop.requested:
+        time.sleep(_SERVER_POLL_S)
+    print(f"SIGTERM received: {task} stops serving", flush=True)
+    return 0
+
+
+def train_chief(
+    options: TrainOptions,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+    cluster_options: ClusterOptions,
+    stop: StopRequest,
+) -> int:
+    """Coordinate the cluster's training up to `options.target_step`; return the final step.
+
+    Refuses what cannot work before waiting on the cluster: settings that need
+    single-node training, fewer input files than workers, unwritable folders.
+    Raises TrainingError naming the task, file or step at fault.
+    """
+    cluster = cluster_options.cluster
+    if stop.requested:
+        training._stopped_before_training(None)
+        return 0
+    _check_cluster_settings(options, len(cluster.workers))
+    if options.seed is not None:
+        tf.keras.utils.set_random_seed(options.seed)
+    training.ensure_writable(options.checkpoint_dir, options.checkpoint_flag)
+    training.ensure_writable(options.log_dir, "log_dir")
+    strategy, coordinator = _join_cluster(cluster, cluster_options.wait_secs)
+    if strategy.num_replicas_in_sync != 1:
+        raise TrainingError(
+            f"each worker has {strategy.num_replicas_in_sync} GPUs; cluster training runs "
+            "one replica per worker (give each worker task one GPU)"
+        )
+
+    model, manager = training._build_and_initialise(
+        options, model_config, training_config, strategy
+    )
+    start_step = int(model.global_step.numpy())
+    if training._nothing_to_train(start_step, options, stop):
+        return start_step
+
+    batches = _WorkerBatches(options, model_config, strategy, coordinator, len(cluster.workers))
+    train_step = training._make_train_step(model, strategy, model_config, training_config, options)
+
+    @tf.function
+    def worker_step(iterator):
+        return train_step(next(iterator))
+
+    steps = _Steps(
+        coordinator,
+        worker_step,
+        batches,
+        global_step=lambda: int(model.global_step.numpy()),
+        window=STEPS_IN_FLIGHT_PER_WORKER * len(cluster.workers),
+        stall=_StallGuard(cluster, cluster_options.stall_secs),
+        ps=cluster.ps,
+    )
+    metrics = training.MetricsLog(options.log_dir)
+    last_save_time, saved_step = time.monotonic(), start_step
+    logged_step, logged_time = start_step, time.perf_counter()
+    try:
+        while steps.step < options.target_step and not stop.requested:
+            # Nothing is scheduled past a step-count save, so it saves at that very step.
+            save_at = saved_step + (options.save_checkpoint_steps or options.target_step)
+            loss, rate = steps.next(until=min(save_at, options.target_step))
+            step = steps.step
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"loss became {loss} at global step {step}; stopping without saving it. "
+                    f"Last good checkpoint: {manager.latest() or 'none'}"
+                )
+            if step % options.log_every_n_steps == 0 or step == options.target_step:
+                now = time.perf_counter()
+                sec_per_step = (now - logged_time) / max(1, step - logged_step)
+                metrics.write(step, loss, rate, sec_per_step, model_config.batch_size)
+                logged_step, logged_time = step, now
+            due_by_time = (
+                options.save_checkpoint_secs > 0
+                and time.monotonic() - last_save_time >= options.save_checkpoint_secs
+            )
+            if (step >= save_at or due_by_time) and step < options.target_step:
+                saved_step = steps.drain()
+                training._save(manager, model, saved_step, options.checkpoint_flag)
+                last_save_time = time.monotonic()
+        step = steps.drain()
+        training._save_at_end(
+            manager, model, step, start_step, saved_step, stop, options.checkpoint_flag
+        )
+    finally:
+        metrics.close()
+        batches.summarise()
+    return step
+
+
+def _check_cluster_settings(options: TrainOptions, num_workers: int) -> None:
+    """Refuse flags that cannot hold in asynchronous cluster training."""
+    if options.deterministic:
+        raise TrainingError(
+            "--deterministic cannot hold in cluster training: workers apply their steps "
+            "in whatever order they finish (run single-node for identical losses)"
+        )
+    if options.mixed_precision and options.num_gpus < 1:
+        raise TrainingError("--mixed_precision needs --num_gpus >= 1 (it only helps on GPUs)")
+    try:
+        files = inputs.resolve_files(options.file_patterns)
+    except (FileNotFoundError, inputs.InputDataError) as err:
+        raise TrainingError(f"--input_file_pattern: {err}") from err
+    if len(files) < num_workers:
+        raise TrainingError(
+            f"--input_file_pattern matches {len(files)} file(s) but TF_CONFIG names "
+            f"{num_workers} workers; each worker reads its own files, so give at least "
+            "one input shard per worker"
+        )
+
+
+def _join_cluster(
+    cluster: cluster_config.Cluster, wait_secs: float
+) -> tuple[tf.distribute.Strategy, tf.distribute.experimental.coordinator.ClusterCoordinator]:
+    """Wait up to `wait_secs` for every ps and worker, then connect as the coordinator."""
+    print(f"Waiting up to {wait_secs:g} s for the cluster's ps and worker tasks", flush=True)
+    missing = cluster_config.unreachable(cluster.servers(), wait_secs)
+    if missing:
+        raise TrainingError(
+            f"{cluster_config.ENV_VAR} task(s) not reachable after {wait_secs:g} s "
+            f"(--cluster_wait_secs): {', '.join(map(str, missing))}"
+        )
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec(cluster.spec()),
+        task_type=cluster_config.CHIEF,
+        task_id=0,
+        rpc_layer="grpc",
+    )
+    try:
+        strategy = tf.distribute.experimental.ParameterServerStrategy(resolver)
+        coordinator = tf.distribute.experimental.coordinator.ClusterCoordinator(strategy)
+    except (tf.errors.OpError, ValueError) as err:
+        raise TrainingError(f"cannot join the cluster as {cluster.task}: {err}") from err
+    print(
+        f"Coordinating {len(cluster.workers)} worker(s) and {len(cluster.ps)} ps task(s) "
+        f"as {cluster.task}",
+        flush=True,
+    )
+    return strategy, coordinator
+
+
+class _WorkerBatches(training._Batches):
+    """One input pipeline per worker, each over its own share of the input files.
+
+    The pipelines are built on the workers, so training steps take the iterator
+    as an argument rather than a batch from `next()`. The dropped-caption count
+    stays on the workers and is not reported.
+    """
+
+    def __init__(
+        self,
+        options: TrainOptions,
+        model_config: ModelConfig,
+        strategy: tf.distribute.Strategy,
+        coordinator: tf.distribute.experimental.coordinator.ClusterCoordinator,
+        num_workers: int,
+    ) -> None:
+        self._coordinator = coordinator
+        self._num_workers = num_workers
+        super().__init__(options, model_config, strategy)
+
+    @property
+    def iterator(self):
+        return self._iterator
+
+    def _make_iterator(self) -> Iterator[dict[str, tf.Tensor]]:
+        skip_images = [bad.image for bad in self._skipped]
+
+        def dataset_fn(_: tf.distribute.InputContext) -> tf.data.Dataset:
+            worker = tf.distribute.coordinator.experimental_get_current_worker_index()
+            return inputs.build_dataset(
+                self._options.file_patterns,
+                self._config,
+                is_training=True,
+                seed=self._options.seed,
+                skip_images=skip_images,
+                worker_shard=(self._num_workers, worker),
+            )
+
+        per_worker = self._coordinator.create_per_worker_dataset(
+            lambda: self._strategy.distribute_datasets_from_function(dataset_fn)
+        )
+        return iter(per_worker)
+
+    def recover(self, err: tf.errors.OpError, step: int) -> None:
+        """Name the record behind a failed step, or skip it (--skip_bad_images) and rebuild."""
+        self._skip_or_raise(err, step)
+
+
+class _StallGuard:
+    """Bounds the chief's wait for a step, naming the workers that stopped answering."""
+
+    def __init__(self, cluster: cluster_config.Cluster, seconds: float) -> None:
+        self._cluster = cluster
+        self.seconds = seconds
+
+    def wait(self, result: Callable[[], T], what: str) -> T:
+        """`result()`, or TrainingError when it has not returned within the bound."""
+        return within(self.seconds, result, lambda: self._message(what))
+
+    def _message(self, what: str) -> str:
+        workers = [t for t in self._cluster.servers() if t.role == cluster_config.WORKER]
+        down = cluster_config.unreachable(workers, 0)
+        reason = (
+            f"worker task(s) not answering: {', '.join(map(str, down))}"
+            if down
+            else "every worker answers, so a step is slower than that or a task is stuck"
+        )
+        return f"{what} did not finish within {self.seconds:g} s (--cluster_stall_secs); {reason}"
+
+
+def within(seconds: float, result: Callable[[], T], on_timeout: Callable[[], str]) -> T:
+    """Return `result()`, or raise TrainingError(on_timeout()) after `seconds`.
+
+    The wait runs in a daemon thread, so a call blocked in TensorFlow's runtime
+    (a fetch from a worker that will never answer) cannot keep the process alive.
+    """
+    outcome: dict[str, object] = {}
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["value"] = result()
+        except BaseException as err:  # Re-raised in the caller's thread.
+            outcome["error"] = err
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name="bounded-wait", daemon=True).start()
+    if not finished.wait(seconds):
+        raise TrainingError(on_timeout())
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
+class _Steps:
+    """Keeps training steps scheduled on the workers and hands out their results in order.
+
+    `step` counts the steps finished since the start as the chief receives them;
+    whenever the steps in flight have drained it is set to the ps global step,
+    which the checkpoints record (a step that a failed worker had already
+    applied runs again elsewhere and may count twice there).
+    """
+
+    def __init__(
+        self,
+        coordinator: tf.distribute.experimental.coordinator.ClusterCoordinator,
+        worker_step: Callable,
+        batches: _WorkerBatches,
+        global_step: Callable[[], int],
+        window: int,
+        stall: _StallGuard,
+        ps: tuple[str, ...],
+    ) -> None:
+        self._coordinator = coordinator
+        self._ps = ps
+        self._worker_step = worker_step
+        self._batches = batches
+        self._global_step = global_step
+        self._window = window
+        self._stall = stall
+        self._pending: collections.deque = collections.deque()
+        self.step = global_step()
+
+    def next(self, until: int) -> tuple[float, float]:
+        """(loss, learning rate) of the next step, keeping steps up to `until` scheduled.
+
+        A failed step surfaces at the next schedule or fetch, whichever comes first.
+        """
+        while True:
+            try:
+                # At least one, even when a recovery's drain left the step at `until` already.
+                while not self._pending or (
+                    len(self._pending) < self._window and self.step + len(self._pending) < until
+                ):
+                    self._pending.append(
+                        self._coordinator.schedule(
+                            self._worker_step, args=(self._batches.iterator,)
+                        )
+                    )
+                value = self._pending.popleft()
+                loss, rate = self._stall.wait(value.fetch, f"training step {self.step + 1}")
+            except tf.errors.OpError as err:
+                self._fail_or_recover(err)
+                self.drain()
+                continue
+            self.step += 1
+            return float(loss), float(rate)
+
+    def drain(self) -> int:
+        """Wait for the steps in flight; return the global step they leave behind."""
+        self._stall.wait(self._coordinator.join, "the steps in flight")
+        self._pending.clear()
+        self.step = self._global_step()
+        return self.step
+
+    def _fail_or_recover(self, err: tf.errors.OpError) -> None:
+        """Raise TrainingError naming what failed, unless a bad image can be skipped."""
+        step = self.step + 1
+        match = _PS_TASK.search(str(err))
+        if isinstance(err, tf.errors.UnavailableError) and match:
+            ps = cluster_config.Task(cluster_config.PS, int(match[1]), self._ps[int(match[1])])
+            raise TrainingError(
+                f"parameter server {ps} failed or became unreachable at global step {step}: "
+                f"{inputs.tf_error_message(err)}"
+            ) from err
+        if "IteratorGetNext" not in str(err):
+            raise TrainingError(
+                f"training step {step} failed: {inputs.tf_error_message(err)}"
+            ) from err
+        self._batches.recover(err, self.step)
