@@ -399,9 +399,8 @@ def validate(
     before = snapshot.hash_tree(run.root.root)
     input_hashes = {p: h for p, h in before.items() if _is_input(run.root, p, pretrained)}
     if backend.runs_image:
-        _probe_image(run)
-    if "image probe" not in run.phases or run.phase_ok("image probe"):
-        _train_and_judge(run, pretrained, before, input_hashes)
+        _probe_image(run)  # a broken image is judged, and its training still shows why
+    _train_and_judge(run, pretrained, before, input_hashes)
     run.timings["total"] = time.monotonic() - started
     checks = _verdicts(run, planned)
     record = RunRecord(
@@ -568,7 +567,6 @@ def _probe_image(run: _Run) -> None:
         [f"{CONTAINER_WORK_DIR}/{run.plan.mainfile}", *run.plan.train_params]
     )
     result = image.check_image_contract(exit_code, output, run.plan.mainfile, deploy, seconds)
-    # Without the interpreter or the main file nothing can run; a wrong deploy line can.
     failure = None if exit_code == 0 else result.message
     outcome = RunOutcome(
         ["probe"], exit_code, seconds, run.run_dir / "logs" / "probe.log", backend=run.backend.name
@@ -859,11 +857,13 @@ def _verdicts(run: _Run, planned: list[str]) -> list[CheckResult]:
 
 
 def _why_not_run(run: _Run, needed: tuple[str, ...]) -> str:
+    """The failed phase that kept a check from running: one it needed, else the one that
+    stopped the run before its phases."""
     for phase in needed:
         if phase in run.phases and run.phases[phase].failure is not None:
             return f"phase {phase} failed: {run.phases[phase].failure}"
     failed = next((n for n, p in run.phases.items() if p.failure is not None), None)
-    missing = next((p for p in needed if p not in run.phases), needed[-1])
     if failed:
-        return f"phase {missing} did not run: phase {failed} failed"
+        return f"phase {failed} failed: {run.phases[failed].failure}"
+    missing = next((p for p in needed if p not in run.phases), needed[-1])
     return f"phase {missing} did not run"

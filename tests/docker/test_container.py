@@ -100,7 +100,7 @@ def test_image_without_usr_bin_python_fails_the_image_contract(
     contract = result.record.check("image_contract")
     assert contract.status == FAILED
     assert "no /usr/bin/python in the image" in contract.message
-    assert "no /usr/bin/python in the image" in _failed_phase(result, "image probe")
+    assert "exited with status 127" in _failed_phase(result, "train")
     assert "environment probe failed" in result.record.environment["error"]
 
 
