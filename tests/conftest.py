@@ -77,3 +77,22 @@ def fresh_clone(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     subprocess.run([*git, "add", "-A"], cwd=clone, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "fresh clone"], cwd=clone, check=True)
     return clone
+
+
+@pytest.fixture(scope="session")
+def im2txt_sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(data folder, pretrained file): 4 synthetic scenes as upstream records, and a V1
+    Inception v3 checkpoint with the real names and shapes."""
+    from harness.synthetic import generate_dataset, write_inception_checkpoint
+
+    folder = tmp_path_factory.mktemp("im2txt-sample")
+    generate_dataset(
+        folder / "data",
+        num_images=4,
+        captions_per_image=2,
+        num_eval_images=0,
+        max_objects=1,
+        distinct_colours=True,
+    )
+    write_inception_checkpoint(folder / "inception_v3.ckpt")
+    return folder / "data", folder / "inception_v3.ckpt"

@@ -1,10 +1,11 @@
 """The README's pack walk-through, from a fresh clone of the working tree.
 
-`uai-harness generate` and `uai-harness pack` run exactly as the README shows them, at
-the root of a clone that has no base image or wheelhouse staged (the cache may be
-warm); then the CPU local test line of the written uaitrain_cmd.txt runs as written -
-`sudo docker run -it ...` - under a pseudo-terminal (`script`), and the job must have
-trained and written its checkpoints under the test output path.
+The ```bash lines of the README's "Packing images" section (`uai-harness generate`, then
+`uai-harness pack`) run exactly as written, at the root of a fresh clone that has no base
+image or wheelhouse staged (the cache may be warm); then the CPU local test line of the
+written uaitrain_cmd.txt runs as written - `sudo docker run -it ...` - under a
+pseudo-terminal (`script`), and the job must have trained and written its checkpoints
+under the test output path.
 """
 
 from __future__ import annotations
@@ -19,38 +20,15 @@ import pytest
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-# The README's commands, verbatim (tiny training: 20 steps of 4 images at 96x96).
-README_GENERATE = "uai-harness generate ./sample"
-README_PACK = (
-    "uai-harness pack --inception-checkpoint ./sample/inception_v3.ckpt "
-    "--test_data_path ./sample/data --test_output_path ./sample/output "
-    '--train_params="--input_file_pattern=/train-?????-of-00256 '
-    "--inception_checkpoint_file=/inception_v3.ckpt --train_inception=false "
-    '--number_of_steps=20 --log_every_n_steps=5 --batch_size=4 --image_size=96 --vocab_size=64"'
-)
 README_IMAGE = "im2txt-cpu:uaitrain"
 CPU_TEST_LABEL = "CMD for CPU local test: "
 
 
-def _git(*args: str | Path, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *map(str, args)], cwd=cwd, check=True, **kwargs)
-
-
-def clone_working_tree(repo: Path, into: Path) -> Path:
-    """A fresh clone at HEAD plus the uncommitted changes and untracked, unignored files."""
-    if subprocess.run(["git", "rev-parse"], cwd=repo, capture_output=True).returncode != 0:
-        pytest.fail(f"{repo} is not a git checkout: the README walk clones it")
-    _git("clone", "--quiet", "--no-hardlinks", repo, into, cwd=repo.parent)
-    diff = _git("diff", "HEAD", "--binary", cwd=repo, capture_output=True).stdout
-    if diff.strip():
-        _git("apply", "--whitespace=nowarn", "-", cwd=into, input=diff)
-    untracked = _git(
-        "ls-files", "--others", "--exclude-standard", "-z", cwd=repo, capture_output=True
-    ).stdout.decode()
-    for name in filter(None, untracked.split("\0")):
-        (into / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(repo / name, into / name)
-    return into
+def readme_pack_lines(readme: Path) -> list[str]:
+    """The ```bash block of the README's "Packing images" section, line by line."""
+    section = readme.read_text().split("## Packing images", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in block.splitlines() if line.strip()]
 
 
 def _readme(command: str, cwd: Path) -> None:
@@ -62,18 +40,24 @@ def _readme(command: str, cwd: Path) -> None:
 
 
 def test_readme_pack_then_the_cpu_local_test_line_as_written(
-    repo_root, docker_client, tmp_path
+    repo_root, fresh_clone, docker_client
 ) -> None:
     if shutil.which("sudo") is None or shutil.which("script") is None:
         pytest.fail("the README walk needs sudo and script (.ci/run installs them)")
-    clone = clone_working_tree(repo_root, tmp_path / "clone")
+    clone = fresh_clone
     assert not (clone / ".wheelhouse").exists() and not (clone / ".checkpoints").exists()
-
-    _readme(README_GENERATE, clone)
-    _readme(README_PACK, clone)
+    lines = readme_pack_lines(repo_root / "README.md")
+    assert [line.split()[:2] for line in lines] == [
+        ["uai-harness", "generate"],
+        ["uai-harness", "pack"],
+    ]
+    for line in lines:
+        _readme(line, clone)
     image_id = docker_client.images.get(README_IMAGE).id
-    lines = (clone / "uaitrain_cmd.txt").read_text().splitlines()
-    (cpu_test,) = [line[len(CPU_TEST_LABEL) :] for line in lines if line.startswith(CPU_TEST_LABEL)]
+    written = (clone / "uaitrain_cmd.txt").read_text().splitlines()
+    (cpu_test,) = [
+        line[len(CPU_TEST_LABEL) :] for line in written if line.startswith(CPU_TEST_LABEL)
+    ]
     assert cpu_test.startswith(f"sudo docker run -it -v {clone}/sample/data:/data/data ")
 
     before = {c.id for c in docker_client.containers.list(all=True)}
