@@ -145,7 +145,14 @@ def train_chief(
             if step % options.log_every_n_steps == 0 or step == options.target_step:
                 now = time.perf_counter()
                 sec_per_step = (now - logged_time) / max(1, step - logged_step)
-                metrics.write(step, loss, rate, sec_per_step, model_config.batch_size)
+                metrics.write(
+                    step,
+                    loss,
+                    rate,
+                    sec_per_step,
+                    model_config.batch_size,
+                    float(model.inception.regularization_loss()),
+                )
                 logged_step, logged_time = step, now
             due_by_time = (
                 options.save_checkpoint_secs > 0

@@ -112,11 +112,22 @@ class MetricsLog:
         self.path = os.path.join(log_dir, METRICS_FILE)
         self._scalars = ScalarWriter(log_dir, still_written=f"{METRICS_FILE} and checkpoints")
 
-    def write(self, step: int, loss: float, rate: float, sec_per_step: float, batch: int) -> None:
+    def write(
+        self,
+        step: int,
+        loss: float,
+        rate: float,
+        sec_per_step: float,
+        batch: int,
+        regularization: float = 0.0,
+    ) -> None:
+        """One logged step; `regularization` (fine-tuned Inception's weight decay) makes
+        upstream's `losses/total_loss` from the captioning `losses/batch_loss`."""
         print(f"global step {step}: loss = {loss:.4f} ({sec_per_step:.3f} sec/step)", flush=True)
         record = {
             "step": step,
             "loss": loss,
+            "total_loss": loss + regularization,
             "learning_rate": rate,
             "sec_per_step": sec_per_step,
             "images_per_sec": batch / sec_per_step if sec_per_step > 0 else None,
@@ -127,6 +138,7 @@ class MetricsLog:
             step,
             {
                 "losses/batch_loss": loss,
+                "losses/total_loss": loss + regularization,
                 "learning_rate": rate,
                 "global_step/sec": 1.0 / sec_per_step if sec_per_step > 0 else 0.0,
             },
@@ -206,7 +218,14 @@ def train(
                 )
             step = int(model.global_step.numpy())
             if step % options.log_every_n_steps == 0 or step == options.target_step:
-                metrics.write(step, loss, float(rate), elapsed, model_config.batch_size)
+                metrics.write(
+                    step,
+                    loss,
+                    float(rate),
+                    elapsed,
+                    model_config.batch_size,
+                    float(model.inception.regularization_loss()),
+                )
                 batches.report_dropped()
             due_by_steps = (
                 options.save_checkpoint_steps > 0

@@ -37,7 +37,9 @@ def test_trainer_honours_the_platform_layout(finished_run) -> None:
     metrics = [
         json.loads(line) for line in (root.log_dir / "metrics.jsonl").read_text().splitlines()
     ]
-    assert {"step", "loss", "learning_rate", "sec_per_step", "images_per_sec"} <= set(metrics[0])
+    assert {"step", "loss", "total_loss", "learning_rate", "sec_per_step", "images_per_sec"} <= set(
+        metrics[0]
+    )
     assert metrics[-1]["step"] == 220  # the im2txt profile's 200 steps, then 20 on resume
 
 
@@ -60,7 +62,8 @@ def test_run_record_and_reports_are_written(finished_run) -> None:
     ]
     train = record.phase("train")
     assert len(train.losses) == 200 and train.exit_code == 0
-    assert train.loss_source.startswith(("events:", "stdout:"))
+    # Upstream's summary tag, at the loss's own (float32) precision.
+    assert train.loss_source == "events:losses/total_loss"
     assert any(path.endswith("inception_v3.ckpt") for path in record.inputs)
     assert any(path.endswith(".index") for path in record.outputs)
     assert record.environment["tensorflow"].startswith("2.")
