@@ -125,7 +125,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         args.image = args.image or command.image
         args.mainfile, args.train_params = command.mainfile, command.train_params_string
     plan = _plan(args)
-    plan.deploy_command = command.deploy if args.cmd_file else None
+    plan.deploy_command = command.deploy_as_written if args.cmd_file else None
     redactor = Redactor.for_params(plan.train_params)
     console = Console(stderr=args.json, quiet=args.json, highlight=False)
     inspect(plan)  # bad input is refused before anything is written

@@ -48,6 +48,8 @@ class PackedCommand:
     gpu_image: str | None = None
     test_data_path: str | None = None
     test_output_path: str | None = None
+    # The deploy command as a file wrote it (it may wrongly start with the interpreter).
+    deploy_as_written: str | None = dataclasses.field(default=None, compare=False)
 
     @property
     def params(self) -> list[str]:
@@ -123,6 +125,7 @@ def read_cmd_file(path: Path) -> PackedCommand:
         gpu_image=images.get("gpu"),
         test_data_path=mounts.get(CONTAINER_DATA_DIR),
         test_output_path=mounts.get(CONTAINER_OUTPUT_DIR),
+        deploy_as_written=deploy,
     )
 
 

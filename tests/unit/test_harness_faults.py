@@ -797,3 +797,32 @@ def test_docker_host_comes_from_the_environment_then_the_active_context(
     monkeypatch.setenv("DOCKER_CONTEXT", "missing")
     with pytest.raises(DockerError, match="docker context 'missing' cannot be read"):
         daemon.docker_host()
+
+
+def test_a_cmd_files_main_file_and_parameters_are_what_validate_runs(
+    tmp_path, fake_code, monkeypatch, capsys
+) -> None:
+    """UCloud's format (no interpreter); the image is stood in for by the local code."""
+    path = tmp_path / "uaitrain_cmd.txt"
+    path.write_text(
+        f"CMD Used for deploying: /data/train.py {PATTERN} --number_of_steps=4\n"
+        "CMD for CPU local test: sudo docker run -it -v /d:/data/data -v /o:/data/output "
+        f'job-cpu:uaitrain /bin/bash -c "cd /data && /usr/bin/python /data/train.py {PATTERN} '
+        "--number_of_steps=4 --work_dir=/data --data_dir=/data/data --output_dir=/data/output "
+        '--log_dir=/data/output/log"\n'
+    )
+    seen = []
+
+    def local(args):
+        seen.append(args.image)
+        return LocalBackend(fake_code)
+
+    monkeypatch.setattr("harness.cli._backend", local)
+    main(["validate", "--cmd-file", str(path), "--out", str(tmp_path / "runs"), "--json"])
+    verdict = json.loads(capsys.readouterr().out)
+    assert seen == ["job-cpu:uaitrain"]
+    assert verdict["job"]["train_params"] == [PATTERN, "--number_of_steps=4"]
+    assert verdict["job"]["steps"] == 4
+    assert (
+        verdict["job"]["plan"]["deploy_command"] == f"/data/train.py {PATTERN} --number_of_steps=4"
+    )
