@@ -80,6 +80,11 @@ flags.DEFINE_integer("seed", None, "Random seed for initialisation, shuffling an
 flags.DEFINE_boolean(
     "deterministic", False, "Enable TensorFlow op determinism (identical losses run to run)."
 )
+flags.register_multi_flags_validator(
+    ["deterministic", "seed"],
+    lambda values: not values["deterministic"] or values["seed"] is not None,
+    message="--deterministic needs --seed (determinism needs every random op seeded)",
+)
 flags.DEFINE_boolean("mixed_precision", False, "Run Inception in float16 on GPUs.")
 flags.DEFINE_boolean(
     "skip_bad_images",

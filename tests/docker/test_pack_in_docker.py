@@ -15,7 +15,7 @@ PARAMS = (
     "--input_file_pattern=/train-?????-of-00256 "
     "--inception_checkpoint_file=/inception_v3.ckpt --train_inception=false "
     "--number_of_steps=1000000 --log_every_n_steps=10 --batch_size=8 "
-    "--image_size=96 --vocab_size=64 --deterministic"
+    "--image_size=96 --vocab_size=64 --seed=0 --deterministic"
 )
 
 

@@ -622,6 +622,7 @@ FLAG_FAULTS = {
     "negative-steps": ({"number_of_steps": -1}, "--number_of_steps=-1"),
     "zero-batch": ({"batch_size": 0}, "--batch_size=0"),
     "zero-log-interval": ({"log_every_n_steps": 0}, "--log_every_n_steps=0"),
+    "deterministic-without-seed": ({"deterministic": True}, "--deterministic needs --seed"),
     "pattern-escapes": ({"input_file_pattern": "../x"}, "input_file_pattern '../x' escapes"),
     "checkpoint-escapes": (
         {"inception_checkpoint_file": "../../etc/x"},
