@@ -15,8 +15,8 @@ flags or log lines:
   its `global_step` variable;
 - which scalar tags its summaries hold, and where its event files are.
 
-A phase's losses are those the job logged while that phase ran: event values by
-wall time, stdout of that phase, and metrics lines appended during it.
+A phase's losses are those the job logged while that phase ran: event records and
+metrics lines added to the files after the phase started, and that phase's stdout.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import json
 import math
 import os
 import re
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -94,8 +93,8 @@ class Checkpoint:
 class PhaseMark:
     """What the output folder looked like when a phase started."""
 
-    started: float
-    metrics_sizes: dict[str, int]
+    event_records: dict[str, int]  # records already in each event file
+    metrics_sizes: dict[str, int]  # bytes already in each metrics.jsonl
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,14 +129,14 @@ class JobOutput:
     def mark(self) -> PhaseMark:
         """Call just before a phase starts, to tell its losses from earlier phases'."""
         return PhaseMark(
-            time.time(), {str(path): path.stat().st_size for path in self._metrics_files()}
+            {str(path): sum(1 for _ in _events(path)) for path in self.event_files()},
+            {str(path): path.stat().st_size for path in self._metrics_files()},
         )
 
     def losses(self, log_text: str, mark: PhaseMark | None = None) -> LossSeries:
         """The phase's losses from the first source that has any."""
-        since = mark.started - 1.0 if mark else None
         for series in (
-            self.event_losses(since),
+            self.event_losses(mark),
             parse_stdout_losses(log_text, self.settings.regex),
             self.metrics_losses(mark),
         ):
@@ -150,17 +149,17 @@ class JobOutput:
     def event_files(self) -> list[Path]:
         return sorted(self.output_dir.rglob(EVENTS_GLOB)) if self.output_dir.is_dir() else []
 
-    def scalars(self, since: float | None = None) -> dict[str, dict[int, float]]:
-        """Every scalar summary under output_dir: tag -> step -> value (written after `since`)."""
+    def scalars(self, mark: PhaseMark | None = None) -> dict[str, dict[int, float]]:
+        """Scalar summaries under output_dir (those written after `mark`): tag -> step -> value."""
         found: dict[str, dict[int, float]] = {}
         for path in self.event_files():
-            for wall_time, step, tag, value in _read_scalars(path):
-                if since is None or wall_time >= since:
-                    found.setdefault(tag, {})[step] = value
+            skip = mark.event_records.get(str(path), 0) if mark else 0
+            for step, tag, value in _read_scalars(path, skip):
+                found.setdefault(tag, {})[step] = value
         return found
 
-    def event_losses(self, since: float | None = None) -> LossSeries:
-        scalars = self.scalars(since)
+    def event_losses(self, mark: PhaseMark | None = None) -> LossSeries:
+        scalars = self.scalars(mark)
         for tag in self.settings.tags:
             if scalars.get(tag):
                 return LossSeries(dict(sorted(scalars[tag].items())), f"events:{tag}")
@@ -276,19 +275,27 @@ def read_metrics(path: str | os.PathLike[str], offset: int = 0) -> dict[int, flo
     return losses
 
 
-def _read_scalars(path: Path) -> Iterator[tuple[float, int, str, float]]:
-    """(wall time, step, tag, value) of every scalar in one event file; a file cut short
-    by a kill yields what was complete."""
+def _events(path: Path) -> Iterator:
+    """The events of one file; a file cut short by a kill yields what was complete."""
     import tensorflow as tf
+    from tensorflow.core.util import event_pb2
 
     try:
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                scalar = _scalar(value)
-                if scalar is not None:
-                    yield event.wall_time, int(event.step), value.tag, scalar
+        for raw in tf.data.TFRecordDataset(str(path)):
+            yield event_pb2.Event.FromString(raw.numpy())
     except (tf.errors.DataLossError, tf.errors.OutOfRangeError):
         return
+
+
+def _read_scalars(path: Path, skip: int = 0) -> Iterator[tuple[int, str, float]]:
+    """(step, tag, value) of every scalar in one event file after its first `skip` records."""
+    for index, event in enumerate(_events(path)):
+        if index < skip:
+            continue
+        for value in event.summary.value:
+            scalar = _scalar(value)
+            if scalar is not None:
+                yield int(event.step), value.tag, scalar
 
 
 def _scalar(value) -> float | None:

@@ -74,9 +74,15 @@ def test_tag_order_decides_and_other_tags_are_ignored(tmp_path: Path) -> None:
 
 
 def test_only_events_written_after_the_phase_started(tmp_path: Path) -> None:
-    write_events(tmp_path / "events.out.tfevents.1.h", [(1, "loss", 5.0)], wall_time=1000.0)
-    write_events(tmp_path / "events.out.tfevents.2.h", [(11, "loss", 1.0)], wall_time=2000.0)
-    assert JobOutput(tmp_path).event_losses(since=1500.0).values == {11: 1.0}
+    """By records, not clocks: the first run's last events may be seconds old or less."""
+    first = [(1, "loss", 5.0), (2, "loss", 4.0)]
+    write_events(tmp_path / "events.out.tfevents.1.h", first)
+    output = JobOutput(tmp_path)
+    mark = output.mark()
+    write_events(tmp_path / "events.out.tfevents.1.h", [*first, (3, "loss", 3.5)])  # appended
+    write_events(tmp_path / "events.out.tfevents.2.h", [(11, "loss", 1.0)])  # a new process
+    assert output.event_losses(mark).values == {3: 3.5, 11: 1.0}
+    assert output.event_losses().values == {1: 5.0, 2: 4.0, 3: 3.5, 11: 1.0}
 
 
 def test_an_event_file_cut_short_by_a_kill_yields_what_was_complete(tmp_path: Path) -> None:
