@@ -1,4 +1,4 @@
-"""The foreign fixture jobs honour the platform contract, and each mutant really breaks it.
+"""The foreign fixture jobs honour the platform contract, judged without the harness.
 
 No harness CLI runs here: each job is started the platform's way against a
 platform-like folder, twice (train, then resume to a higher step target), and
@@ -234,54 +234,9 @@ def test_keras_job_trains_without_tensorboard(inputs, tmp_path: Path) -> None:
 # Mutants: each test applies one edit and shows the behaviour it claims, in one short run.
 
 
-def mutant_root(job: ForeignJob, name: str, inputs, tmp_path: Path) -> PlatformRoot:
-    code = make_mutant(job, name, tmp_path / "code")
-    return platform_root(code, inputs[job.name], tmp_path)
-
-
-def test_mutant_names_are_complete(job: ForeignJob) -> None:
+def test_mutant_names_are_complete_and_each_edit_applies(job: ForeignJob, tmp_path: Path) -> None:
+    """What each mutant does to a run is asserted, verdict by verdict, by
+    tests/e2e/test_foreign_jobs.py; here only that the edits exist and apply."""
     assert tuple(job.mutants) == MUTANT_NAMES
-
-
-def test_mutant_writes_outside_output(job: ForeignJob, inputs, tmp_path: Path) -> None:
-    root = mutant_root(job, "writes_outside_output", inputs, tmp_path)
-    before = snapshot.hash_tree(root.root)
-    output_of(run_job(root, job.params(steps=5)))
-    change = snapshot.diff(before, snapshot.hash_tree(root.root))
-    assert [p for p in change.added if not p.startswith("data/output/")] == [job.stray_file]
-
-
-def test_mutant_skips_pretrained_restore(job: ForeignJob, inputs, tmp_path: Path) -> None:
-    root = mutant_root(job, "skips_pretrained_restore", inputs, tmp_path)
-    output_of(run_job(root, job.params(steps=5)))
-    pretrained = values(Path(f"{root.work_dir}{job.pretrained_file}"))
-    first = values(checkpoints(root.output_dir)[0])
-    # The harness stand-in's BatchNorm values (0, 0, 1) equal common initial values.
-    kernels = [k for k in job.pretrained_keys if re.search(r"weights|_kernel", k)]
-    assert kernels and not any(np.array_equal(first[k], pretrained[k]) for k in kernels)
-
-
-def test_mutant_learning_rate_zero(job: ForeignJob, inputs, tmp_path: Path) -> None:
-    root = mutant_root(job, "learning_rate_zero", inputs, tmp_path)
-    output_of(run_job(root, job.params(steps=10)))
-    saved = checkpoints(root.output_dir)
-    assert len(saved) >= 2
-    first, last = values(saved[0]), values(saved[-1])
-    trained = trained_keys(job, first)
-    assert trained and all(np.array_equal(first[key], last[key]) for key in trained)
-
-
-def test_mutant_never_resumes(job: ForeignJob, two_runs: TwoRuns, inputs, tmp_path: Path) -> None:
-    root = mutant_root(job, "never_resumes", inputs, tmp_path)
-    saved = next(p for p in two_runs.first_checkpoints if step_of(p) > 0)  # the earliest
-    for part in saved.parent.glob(saved.name + ".*"):
-        shutil.copy2(part, root.output_dir)
-    (root.output_dir / "checkpoint").write_text(f'model_checkpoint_path: "{saved.name}"\n')
-    target = step_of(saved) + 5
-    output = output_of(run_job(root, job.params(target)))
-    assert "Fresh start" in output
-    if job is TF1_COMPAT:
-        assert "loss = " in output and re.search(r"step = 0\n", output)
-    else:
-        assert "Epoch 1/" in output
-    assert step_of(checkpoints(root.output_dir)[-1]) == target
+    for name in MUTANT_NAMES:
+        make_mutant(job, name, tmp_path / name)
