@@ -7,7 +7,12 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.contract import PlatformPaths, PlatformRoot
+from harness.contract import (
+    PlatformPaths,
+    PlatformRoot,
+    container_shell_command,
+    job_command,
+)
 
 # The whole environment a job gets from the harness besides its image's or PATH/HOME:
 # nothing of the host's, which may hold credentials.
@@ -28,6 +33,26 @@ class JobSpec:
     timeout_s: float = 600.0
     # Tools such as run_inference.py take no platform flags; the harness passes paths itself.
     append_platform_flags: bool = True
+
+    def argv(self, paths: PlatformPaths, python: str) -> list[str]:
+        """`python <work_dir>/<mainfile> <params> <platform flags>` for these folders."""
+        return job_command(
+            self.mainfile,
+            list(self.train_params),
+            paths,
+            python,
+            self.num_gpus,
+            append_platform_flags=self.append_platform_flags,
+        )
+
+    def shell(self) -> str:
+        """The `/bin/bash -c` string the platform runs inside the image."""
+        return container_shell_command(
+            self.mainfile,
+            list(self.train_params),
+            self.num_gpus,
+            append_platform_flags=self.append_platform_flags,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

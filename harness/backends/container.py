@@ -46,7 +46,6 @@ from harness.contract import (
     CONTAINER_WORK_DIR,
     PlatformPaths,
     PlatformRoot,
-    container_shell_command,
 )
 
 _PROBE_TIMEOUT_S = 300
@@ -229,13 +228,7 @@ class DockerBackend(Backend):
         on_line: LogSink | None = None,
         task: TaskSpec | None = None,
     ) -> RunningJob:
-        shell = container_shell_command(
-            job.mainfile,
-            list(job.train_params),
-            job.num_gpus,
-            append_platform_flags=job.append_platform_flags,
-        )
-        command = ["/bin/bash", "-c", shell]
+        command = ["/bin/bash", "-c", job.shell()]
         log_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         settings = self._settings(job.timeout_s, root)

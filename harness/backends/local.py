@@ -23,7 +23,7 @@ from harness.backends.base import (
     RunOutcome,
     TaskSpec,
 )
-from harness.contract import PlatformPaths, PlatformRoot, job_command
+from harness.contract import PlatformPaths, PlatformRoot
 from harness.environment import git_info, local_environment
 
 # What a local job inherits from the harness's environment (nothing that may hold secrets).
@@ -78,14 +78,7 @@ class LocalBackend(Backend):
         on_line: LogSink | None = None,
         task: TaskSpec | None = None,
     ) -> RunningJob:
-        command = job_command(
-            job.mainfile,
-            list(job.train_params),
-            root.host_paths,
-            self.python,
-            job.num_gpus,
-            append_platform_flags=job.append_platform_flags,
-        )
+        command = job.argv(root.host_paths, self.python)
         env = {key: value for key, value in os.environ.items() if key in _PASSED_ENV}
         env.update(HARNESS_ENV)
         if task is not None:

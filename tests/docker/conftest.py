@@ -12,7 +12,9 @@ since there is no registry to pull it from.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -78,22 +80,16 @@ def gpu_image(repo_root: Path, docker_client) -> str:
 
 
 @pytest.fixture
-def derived_image(cpu_image: str, tmp_path: Path):
-    """Build one-off images FROM the CPU image with extra Dockerfile lines; removed after.
-
-    The tag gets a random suffix, so concurrent test runs never build over each
-    other's images; use the returned tag.
-    """
+def image_builder(tmp_path: Path):
+    """Builds throw-away images from a context folder through testcontainers, labelled with
+    this session (so a leftover fails the session), and removes them after the test."""
     from testcontainers.core.image import DockerImage
 
     from harness.backends import daemon
 
     built: list[DockerImage] = []
 
-    def build(tag: str, *lines: str) -> str:
-        context = tmp_path / f"derived-{len(built)}"
-        context.mkdir()
-        (context / "Dockerfile").write_text("\n".join([f"FROM {cpu_image}", *lines]) + "\n")
+    def build(context: Path, tag: str) -> str:
         image = DockerImage(
             path=context,
             tag=f"{tag}-{uuid.uuid4().hex[:8]}",
@@ -110,33 +106,32 @@ def derived_image(cpu_image: str, tmp_path: Path):
 
 
 @pytest.fixture
-def job_image(cpu_image: str, tmp_path: Path):
+def derived_image(cpu_image: str, image_builder, tmp_path: Path):
+    """Build one-off images FROM the CPU image with extra Dockerfile lines.
+
+    The tag gets a random suffix, so concurrent test runs never build over each
+    other's images; use the returned tag.
+    """
+
+    def build(tag: str, *lines: str) -> str:
+        context = Path(tempfile.mkdtemp(prefix="derived-", dir=tmp_path))
+        (context / "Dockerfile").write_text("\n".join([f"FROM {cpu_image}", *lines]) + "\n")
+        return image_builder(context, tag)
+
+    return build
+
+
+@pytest.fixture
+def job_image(cpu_image: str, image_builder, tmp_path: Path):
     """Build an image of another job's code FROM the CPU image (its Python and TensorFlow):
     the job's folder replaces /data, as the pack tool puts a code path there."""
-    import shutil
-
-    from testcontainers.core.image import DockerImage
-
-    from harness.backends import daemon
-
-    built: list[DockerImage] = []
 
     def build(code_path: Path) -> str:
-        context = tmp_path / f"job-image-{len(built)}"
+        context = Path(tempfile.mkdtemp(prefix="job-image-", dir=tmp_path))
         shutil.copytree(code_path, context / "code", ignore=shutil.ignore_patterns("__pycache__"))
         (context / "Dockerfile").write_text(
             f"FROM {cpu_image}\nRUN rm -rf /data && mkdir /data\nCOPY code/ /data/\n"
         )
-        image = DockerImage(
-            path=context,
-            tag=f"uai-harness/job:{code_path.name.replace('_', '-')}-{uuid.uuid4().hex[:8]}",
-            clean_up=True,
-            network_mode="none",
-            labels={daemon.LABEL: "1", daemon.SESSION_LABEL: daemon.session_id()},
-        )
-        built.append(image.build())
-        return str(image)
+        return image_builder(context, f"uai-harness/job:{code_path.name.replace('_', '-')}")
 
-    yield build
-    for image in built:
-        image.remove()
+    return build
