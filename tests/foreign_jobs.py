@@ -199,6 +199,7 @@ def job_env() -> dict[str, str]:
 def make_inputs(job: ForeignJob | str, work_dir: Path) -> None:
     """Run the job's make_inputs.py: its data sample into work_dir/data, its pretrained file."""
     job = JOBS[job] if isinstance(job, str) else job
+    work_dir.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
         str(job.folder / "make_inputs.py"),

@@ -19,7 +19,6 @@ def test_foreign_job_in_its_image_passes(name, job_image, tmp_path) -> None:
     image = job_image(job.folder)
     plan = Plan(train_params=job.params())
     if job is KERAS_FIT:
-        (tmp_path / "inputs").mkdir()
         make_inputs(KERAS_FIT, tmp_path / "inputs")
         plan = Plan(
             train_params=job.params(),
