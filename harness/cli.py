@@ -455,7 +455,7 @@ def _validate_parser(sub) -> None:
         help="training target (default: the job's own, capped by the profile)",
     )
     steps.add_argument("--step-flag", default=None, help="the job flag carrying it")
-    steps.add_argument("--resume-steps", type=int, default=20)
+    steps.add_argument("--resume-steps", type=int, default=10)
     steps.add_argument(
         "--loss-tag", action="append", default=None, help="summary tag of the loss (repeatable)"
     )

@@ -40,7 +40,7 @@ def test_trainer_honours_the_platform_layout(finished_run) -> None:
     assert {"step", "loss", "total_loss", "learning_rate", "sec_per_step", "images_per_sec"} <= set(
         metrics[0]
     )
-    assert metrics[-1]["step"] == 220  # the im2txt profile's 200 steps, then 20 on resume
+    assert metrics[-1]["step"] == 210  # the quick job's 200 steps, then 10 on resume
 
 
 def test_evaluate_and_inference_ran(finished_run) -> None:
