@@ -18,7 +18,7 @@ from harness.synthetic import (
     read_word_counts,
     write_coco_dataset,
 )
-from harness.validate import QUICK_PARAMS, Plan, validate
+from harness.validate import QUICK_PARAMS, QUICK_STEPS, Plan, validate
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,14 @@ def test_the_converters_output_validates_as_user_data(repo_root, tmp_path, im2tx
     _convert(repo_root, coco, out, train_shards=1)
     _, pretrained = im2txt_sample
     params = with_flag(list(QUICK_PARAMS), "input_file_pattern", "/train-?????-of-00001")
-    plan = Plan(train_params=params, profile="im2txt", data=out, pretrained=pretrained)
+    # The quick job's configuration on other data: its step budget must be given.
+    plan = Plan(
+        train_params=params,
+        profile="im2txt",
+        data=out,
+        pretrained=pretrained,
+        steps=QUICK_STEPS,
+    )
     result = validate(LocalBackend(repo_root / "im2txt"), plan, tmp_path / "run")
     table = {check.name: check.status for check in result.record.checks}
     assert table == {

@@ -26,6 +26,7 @@ FAKE_JOB = textwrap.dedent(
     config = json.loads(os.environ["TF_CONFIG"])
     task = config["task"]
     print("TF_CONFIG", json.dumps(config), flush=True)
+    ready = flags["ready_dir"]
     if task["type"] != "master":
         if flags.get("server_mode") == "stubborn":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -33,8 +34,16 @@ FAKE_JOB = textwrap.dedent(
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         if flags.get("worker_mode") == "checkpoint" and task["type"] == "worker":
             open(os.path.join(flags["output_dir"], "model.ckpt-1.index"), "w").write("x")
+        me = config["cluster"][task["type"]][task["index"]]
+        open(os.path.join(ready, me.replace(":", "_")), "w").close()
         while True:
             time.sleep(0.2)
+    # As a real chief waits for its servers to connect.
+    cluster = config["cluster"]
+    servers = [a.replace(":", "_") for k, v in cluster.items() if k != "master" for a in v]
+    deadline = time.time() + 30
+    while not set(servers) <= set(os.listdir(ready)) and time.time() < deadline:
+        time.sleep(0.05)
     steps = int(flags.get("number_of_steps", 5))
     for step in range(1, steps + 1):
         print(f"global step {step}: loss = {4.0 / step:.4f}")
@@ -79,7 +88,9 @@ def _run(tmp_path: Path, fake_code: Path, *params: str) -> dict:
     for name in spec.task_names():
         roots[name] = PlatformRoot.create(parent=tmp_path, prefix=f"{name}-")
         backend.prepare(roots[name])
-    job = JobSpec(train_params=params, timeout_s=60)
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    job = JobSpec(train_params=(f"--ready_dir={ready}", *params), timeout_s=60)
     return run_cluster(backend, spec, job, roots, tmp_path / "logs")
 
 
@@ -147,8 +158,10 @@ def test_validate_a_cluster_flags_a_worker_that_writes_checkpoints(tmp_path, fak
     data = tmp_path / "sample"
     data.mkdir()
     (data / "part-0.csv").write_text("1,2\n")
+    ready = tmp_path / "ready"
+    ready.mkdir()
     plan = Plan(
-        train_params=["--number_of_steps=5", "--worker_mode=checkpoint"],
+        train_params=["--number_of_steps=5", "--worker_mode=checkpoint", f"--ready_dir={ready}"],
         profile="none",
         data=data,
         resume_steps=2,
