@@ -12,11 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
 from harness.backends.base import BackendError
+from harness.console import ConsoleReporter, make_console
 from harness.contract import PLATFORM_EXAMPLE_PARAMS
 from harness.params import flag_value, platform_flags_in, split_params
 from harness.record import FAILED, NOT_RUN, PASSED, RunRecord, dumps
@@ -43,12 +43,13 @@ def _code_path(given: str | None) -> Path:
 
 
 def _checks_table(record: RunRecord) -> Table:
-    table = Table(title=record.summary())
-    for column in ("check", "verdict", "seconds", "why"):
+    """One row per planned check; the reasons were printed once, as each verdict came."""
+    table = Table()
+    for column in ("check", "verdict", "seconds"):
         table.add_column(column, overflow="fold")
     for check in record.checks:
         verdict = _VERDICT_STYLE.get(check.status, "[dim]n/a[/]")
-        table.add_row(check.name, verdict, f"{check.seconds:.1f}", check.message)
+        table.add_row(check.name, verdict, f"{check.seconds:.1f}")
     return table
 
 
@@ -70,7 +71,7 @@ def _build_job_image(code_path: Path, gpu: bool) -> str:
     from harness.images import ensure_job_image
     from harness.images.progress import ConsoleProgress
 
-    progress = ConsoleProgress(Console(stderr=True))
+    progress = ConsoleProgress(make_console(stderr=True))
     try:
         tag = f"uai-harness/validate:{'gpu' if gpu else 'cpu'}"
         return ensure_job_image(code_path, tag, gpu=gpu, progress=progress).id
@@ -115,7 +116,6 @@ def _plan(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.console import ConsoleReporter
     from harness.validate import inspect, new_run_dir, validate
 
     if args.cmd_file:
@@ -127,7 +127,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plan = _plan(args)
     plan.deploy_command = command.deploy_as_written if args.cmd_file else None
     redactor = Redactor.for_params(plan.train_params)
-    console = Console(stderr=args.json, quiet=args.json, highlight=False)
+    console = make_console(stderr=args.json, quiet=args.json)
     inspect(plan)  # bad input is refused before anything is written
     backend = _backend(args)
     run_dir = _absolute(args.run_dir) if args.run_dir else new_run_dir(_absolute(args.out))
@@ -150,8 +150,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for kind, path in sorted(result.reports.items()):
         console.print(f"{kind}: {path}")
     console.print(f"run record: {run_dir / 'run_record.json'}")
-    verdict = "[green]PASSED[/]" if record.passed else "[red]FAILED[/]"
-    console.print(f"{verdict} in {record.timings.get('total', 0):.0f}s: {record.summary()}")
+    style = "green" if record.passed else "red"
+    total = record.timings.get("total", 0)
+    console.print(f"[bold {style}]{record.summary()}[/] in {total:.0f}s")
     if args.json:
         print(
             dumps(
@@ -253,7 +254,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     from harness.images.progress import ConsoleProgress
     from harness.pack import LOCAL_TEST_LOG, PackSpec, pack, run_local_test
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     for flag in IGNORED_PACK_FLAGS:
         if getattr(args, _dest(flag)) is not None:
             console.print(f"warning: ignored {flag}: pack pushes nothing and stores no credentials")

@@ -18,6 +18,16 @@ from harness.record import FAILED, NOT_RUN, PASSED, CheckResult
 from harness.redaction import Redactor
 
 PLAIN_PROGRESS_EVERY_S = 10.0
+
+
+def make_console(stderr: bool = False, quiet: bool = False) -> Console:
+    """The CLI's console. Off a terminal (CI logs, pipes) lines are not wrapped, so
+    each verdict and progress line stays one line that grep finds."""
+    console = Console(stderr=stderr, quiet=quiet, highlight=False)
+    console.soft_wrap = not console.is_terminal
+    return console
+
+
 _MARKS = {PASSED: "[green]PASS[/]", FAILED: "[red]FAIL[/]", NOT_RUN: "[yellow]NOT RUN[/]"}
 
 

@@ -13,10 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from harness.backends import daemon
 from harness.backends.base import BackendError
+from harness.console import make_console
 from harness.images import wheelhouse
 from harness.images.base import ensure_base_image
 from harness.images.progress import ConsoleProgress
@@ -32,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     wheels.add_argument("variant", choices=VARIANTS)
     wheels.add_argument("--stage", type=Path, help="also put its wheels into this folder")
     args = parser.parse_args(argv)
-    progress = ConsoleProgress(Console(stderr=True))
+    progress = ConsoleProgress(make_console(stderr=True))
     try:
         if args.what == "base":
             image = ensure_base_image(daemon.client(), progress, offline=args.offline)
