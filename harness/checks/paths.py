@@ -27,6 +27,9 @@ IGNORED_CONTAINER_PATHS = (
 )
 # Folder names ignored wherever they are: the interpreter's byte-code cache.
 IGNORED_NAMES = ("__pycache__",)
+# What Keras 3's ModelCheckpoint and BackupAndRestore write: real results, but no
+# TensorFlow checkpoint the job protocol can read variables and a step from.
+KERAS_WEIGHT_SUFFIXES = (".weights.h5", ".keras", ".h5")
 
 
 def is_under(path: str, folder: str) -> bool:
@@ -100,7 +103,15 @@ def check_path_contract(
     if inputs_changed:
         problems.append(f"changed its inputs: {', '.join(inputs_changed[:5])}")
     if not checkpoints:
-        problems.append("left no checkpoint under output_dir (the platform would upload none)")
+        keras_files = [p for p in under_output if p.endswith(KERAS_WEIGHT_SUFFIXES)]
+        if keras_files:
+            problems.append(
+                f"left no TensorFlow checkpoint under output_dir, only Keras weight files "
+                f"({', '.join(keras_files[:3])}), which the harness cannot read: restore and "
+                "resume cannot be judged from them; save a tf.train.Checkpoint as well"
+            )
+        else:
+            problems.append("left no checkpoint under output_dir (the platform would upload none)")
     warnings = []
     if not in_log_dir:
         warnings.append(

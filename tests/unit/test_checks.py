@@ -132,6 +132,15 @@ def test_deleted_or_changed_inputs_and_no_checkpoint_fail() -> None:
     assert none.status == FAILED and "no checkpoint" in none.message
 
 
+def test_only_keras_weight_files_are_named_as_unreadable_not_as_nothing() -> None:
+    written = ["data/output/ckpt-03.weights.h5", "data/output/log/events.out.x"]
+    result = _paths(added=written, checkpoints=())
+    assert result.status == FAILED
+    assert "only Keras weight files (data/output/ckpt-03.weights.h5)" in result.message
+    assert "save a tf.train.Checkpoint as well" in result.message
+    assert "the platform would upload none" not in result.message
+
+
 def test_nothing_in_log_dir_is_a_warning_not_a_failure() -> None:
     result = _paths(added=["data/output/model.ckpt-1.index", "data/output/events.out.x"])
     assert result.status == PASSED
