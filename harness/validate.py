@@ -648,6 +648,7 @@ def _train_and_judge(
             run.output.latest_checkpoint(),
             values,
             distributed=False,
+            earlier=train,
         )
     if captions and captioning.INFERENCE not in run.not_applicable and rerun is not None:
         profile = run.profile
@@ -780,9 +781,12 @@ def _judge_resume(
     previous_checkpoint: Checkpoint | None,
     values: _RestoreValues,
     distributed: bool | None = None,
+    earlier: _Phase | None = None,
 ) -> _Phase | None:
     """A rerun to `target` on the same output, judged against the run before it (as a
-    cluster when the plan has one, unless `distributed` says otherwise)."""
+    cluster when the plan has one, unless `distributed` says otherwise). `earlier` is the
+    phase that trained from scratch when `previous` itself resumed: the loss levels the
+    rerun is held to span the whole training so far, not a plateau's noise."""
     distributed = run.plan.cluster is not None if distributed is None else distributed
     rerun = run.run_phase(
         phase_name,
@@ -797,7 +801,7 @@ def _judge_resume(
     run.add(
         resume.check_resume(
             previous_checkpoint.step if previous_checkpoint else None,
-            previous.losses.values,
+            {**(earlier.losses.values if earlier else {}), **previous.losses.values},
             rerun.losses.values,
             final.step if final else None,
             target,

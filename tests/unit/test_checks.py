@@ -234,6 +234,20 @@ def test_a_rerun_whose_loss_goes_back_to_the_start_fails_even_with_continued_ste
     assert result.status == FAILED and "did not continue" in result.message
 
 
+def test_a_second_resume_is_held_to_the_whole_training_not_a_plateau() -> None:
+    # Losses from a cluster run: trained 1-60 from scratch, resumed 61-70 on its plateau,
+    # then resumed single-node at 71. Against the plateau alone its noise reads as "back
+    # to the start"; against the whole training the rerun plainly continued.
+    plateau = {61: 0.464, 62: 0.471, 63: 0.324, 64: 0.468, 65: 0.445}
+    plateau |= {66: 0.337, 67: 0.304, 68: 0.398, 69: 0.362, 70: 0.296}
+    scratch = {s: 6.6 * 0.95**s for s in range(1, 61)}  # 6.27 -> 0.30
+    rerun = {71: 0.433, 80: 0.290}
+    noisy = resume.check_resume(70, plateau, rerun, 80, 80)
+    assert noisy.status == FAILED and "did not continue" in noisy.message
+    whole = resume.check_resume(70, {**scratch, **plateau}, rerun, 80, 80)
+    assert whole.status == PASSED, whole.message
+
+
 def test_a_rerun_short_of_the_target_or_silent_fails() -> None:
     short = resume.check_resume(100, FIRST, {101: 1.0}, 110, 120)
     assert short.status == FAILED and "not the target 120" in short.message
