@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.gitrepo import git
+
 _registered = any(
     ep.value == "harness.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11")
 )
@@ -64,18 +66,9 @@ def fresh_clone(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
         if source.is_file():  # listed but deleted in the working tree: not in the clone
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, clone / name)
-    git = [
-        "git",
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "-c",
-        "commit.gpgsign=false",
-    ]
-    subprocess.run([*git, "init", "-q"], cwd=clone, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=clone, check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "fresh clone"], cwd=clone, check=True)
+    git(clone, "init", "-q")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "fresh clone")
     return clone
 
 

@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 from harness import environment as environment_module
 from harness.environment import git_info, local_environment
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        [
-            "git",
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "commit.gpgsign=false",
-            *args,
-        ],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
+from tests.gitrepo import git
 
 
 def test_git_info_reports_commit_and_dirty_flag(tmp_path):
-    _git(tmp_path, "init", "-q")
+    git(tmp_path, "init", "-q")
     assert git_info(tmp_path) == {"repo": str(tmp_path.resolve()), "commit": None, "dirty": False}
     (tmp_path / "train.py").write_text("print(1)\n")
-    _git(tmp_path, "add", "train.py")
-    _git(tmp_path, "commit", "-q", "-m", "first")
+    git(tmp_path, "add", "train.py")
+    git(tmp_path, "commit", "-q", "-m", "first")
     clean = git_info(tmp_path / "train.py")
     assert clean is not None and len(clean["commit"]) == 40 and clean["dirty"] is False
     (tmp_path / "train.py").write_text("print(2)\n")
@@ -43,7 +25,7 @@ def test_git_info_reports_commit_and_dirty_flag(tmp_path):
     assert dirty is not None and dirty["commit"] == clean["commit"] and dirty["dirty"] is True
 
 
-def test_git_info_outside_a_repository_and_without_git(tmp_path, monkeypatch):
+def test_git_info_outside_a_repository_and_withoutgit(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert git_info(tmp_path) is None
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
