@@ -1,7 +1,7 @@
 """Make the offline inputs by hand, for `docker build` from a checkout without a registry.
 
     python -m harness.images base [--offline]              # the base image; prints its name
-    python -m harness.images wheelhouse cpu|gpu [--stage DIR]
+    python -m harness.images wheelhouse cpu|gpu [--serve]   # prints its folder (or URL)
 
 `uai-harness pack` does both itself; these are for building the top-level Dockerfiles
 directly (their header comments show the whole sequence).
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
+from harness import resources
 from harness.backends import daemon
 from harness.backends.base import BackendError
 from harness.console import make_console
@@ -29,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     base.add_argument("--offline", action="store_true", help="never pull: the debootstrap base")
     wheels = sub.add_parser("wheelhouse", help="download the wheelhouse of an image variant")
     wheels.add_argument("variant", choices=VARIANTS)
-    wheels.add_argument("--stage", type=Path, help="also put its wheels into this folder")
+    wheels.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve it on 127.0.0.1 for `docker build --build-arg WHEELHOUSE_URL=...` until Ctrl-C",
+    )
     args = parser.parse_args(argv)
     progress = ConsoleProgress(make_console(stderr=True))
     try:
@@ -40,15 +46,35 @@ def main(argv: list[str] | None = None) -> int:
         else:
             folder = wheelhouse.ensure_wheelhouse(args.variant, progress)
             progress.close()
+            if args.serve:
+                return _serve(folder, args.variant)
             print(folder)
-            if args.stage:
-                count = wheelhouse.stage(folder, args.stage)
-                print(f"staged {count} wheels in {args.stage}", file=sys.stderr)
     except (BackendError, OSError, ValueError) as err:
         progress.close()
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _serve(folder: Path, variant: str) -> int:
+    with wheelhouse.serve(folder) as url:
+        print(url, flush=True)
+        print(
+            f"serving {folder} until Ctrl-C; build with:\n  docker build --network host"
+            f" -f {resources.dockerfile_name(variant)} --build-arg WHEELHOUSE_URL={url}"
+            " --build-arg BASE_IMAGE=<base> -t <tag> .",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            _wait_for_ctrl_c()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _wait_for_ctrl_c() -> None:
+    threading.Event().wait()
 
 
 if __name__ == "__main__":

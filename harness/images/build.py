@@ -23,13 +23,14 @@ def build_image(
     buildargs: dict[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
     client: docker.DockerClient | None = None,
-    offline: bool = True,
+    network_mode: str | None = "none",
     dockerfile: str = "Dockerfile",
 ) -> str:
     """Build `context/<dockerfile>` as `tag`, streaming the log; returns the image id.
 
-    `offline` builds with no network (everything must be in the context); a build
-    that installs from the index needs it off.
+    `network_mode` is the RUN steps' network: "none" when everything is in the context,
+    "host" to reach a wheelhouse served on this machine's loopback, None (the daemon's
+    default network) to install from the index.
     """
     client = client or daemon.client()
     log: list[str] = []
@@ -39,7 +40,7 @@ def build_image(
             dockerfile=dockerfile,
             tag=tag,
             buildargs=buildargs or {},
-            network_mode="none" if offline else None,
+            network_mode=network_mode,
             labels={LABEL: "1"},
             rm=True,
             forcerm=True,

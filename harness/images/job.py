@@ -2,14 +2,16 @@
 
 With a registry the image starts from python:3.11-slim-bookworm and pip installs from
 the index, as `docker build` from a checkout does. Without one it starts from the local
-debootstrap base and installs, with no network, from a wheelhouse the host downloaded;
-both are cached, so only the first build pays for them. The build context is made
-fresh in the cache folder: the Dockerfile, its requirements, the code path as im2txt/,
-and when needed the wheelhouse and a checkpoint, hard-linked rather than copied.
+debootstrap base and installs, with no index, from a wheelhouse the host downloaded and
+serves on loopback for the build (so the daemon must run on this machine); both are
+cached, so only the first build pays for them. The build context is made fresh in the
+cache folder: the Dockerfile, its requirements, the code path as im2txt/ and, when
+given, a checkpoint, hard-linked rather than copied.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import tempfile
@@ -25,7 +27,6 @@ from harness.images.build import build_image
 from harness.images.progress import Progress, SilentProgress
 
 CONTEXT_CODE_FOLDER = "im2txt"  # where the Dockerfiles COPY the code path from
-CONTEXT_WHEELHOUSE = ".wheelhouse"
 CONTEXT_CHECKPOINTS = ".checkpoints"
 
 
@@ -43,7 +44,6 @@ def job_context(
     code_path: Path,
     variant: str,
     into: Path,
-    wheels: Path | None = None,
     checkpoint: Path | None = None,
 ) -> dict[str, str]:
     """Lay out a build context for Dockerfile.<variant> in `into`; returns its build args.
@@ -64,8 +64,6 @@ def job_context(
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
         symlinks=True,
     )
-    if wheels is not None:
-        wheelhouse.stage(wheels, into / CONTEXT_WHEELHOUSE)
     if checkpoint is None:
         return {}
     (into / CONTEXT_CHECKPOINTS).mkdir()
@@ -106,15 +104,22 @@ def ensure_job_image(
     else:
         base = ensure_base_image(client, progress, offline=offline)
     wheels = wheelhouse.wheelhouse_dir(variant) if base.offline else None
-    packages = f"the wheelhouse {wheels} (no network)" if wheels else "the package index"
+    packages = (
+        f"the wheelhouse {wheels} (served on loopback, no index)" if wheels else "the package index"
+    )
     progress.note(f"{variant} image {tag}: {base.describe()}; packages from {packages}")
     if wheels is not None:
         wheels = wheelhouse.ensure_wheelhouse(variant, progress)
     context_parent = resources.cache_dir() / "contexts"
-    context_parent.mkdir(parents=True, exist_ok=True)  # beside the wheelhouse: hard links
-    with tempfile.TemporaryDirectory(prefix=f"{variant}-", dir=context_parent) as tmp:
-        buildargs = job_context(code_path, variant, Path(tmp), wheels, checkpoint)
+    context_parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix=f"{variant}-", dir=context_parent)
+        )
+        buildargs = job_context(code_path, variant, Path(tmp), checkpoint)
         buildargs["BASE_IMAGE"] = base.name
+        if wheels is not None:
+            buildargs["WHEELHOUSE_URL"] = stack.enter_context(wheelhouse.serve(wheels))
         progress.step(f"docker build of {tag} ({resources.dockerfile_name(variant)})")
         image_id = build_image(
             Path(tmp),
@@ -122,7 +127,8 @@ def ensure_job_image(
             buildargs,
             on_line=progress.line,
             client=client,
-            offline=wheels is not None,
+            # the build's pip reaches the served wheelhouse on the host's loopback
+            network_mode="host" if wheels is not None else None,
             dockerfile=resources.dockerfile_name(variant),
         )
     return BuiltImage(tag=tag, id=image_id, base=base, wheelhouse=wheels)

@@ -6,17 +6,26 @@ Python - CPython 3.11 on glibc 2.36, Debian bookworm's - plus pip itself, becaus
 offline base has no pip. A wheelhouse lives in <cache>/wheelhouse/<variant>-<key>, the key
 covering the requirements and the target, and is reused without the network once its
 manifest is complete; a new resolution reuses the wheels older ones already hold.
+
+The build reaches it over loopback (`serve`, pip's `--find-links URL --no-index`) rather
+than through the build context: a context would be copied into the daemon and then into
+a layer, twice the wheelhouse (7 GB for gpu) on the disk at the build's peak.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import http.server
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness import resources
@@ -28,6 +37,8 @@ GLIBC_MAX_MINOR = 36
 MANIFEST = ".manifest"
 # Wheelhouses of older resolutions are deleted once unused for this long.
 STALE_AFTER_S = 14 * 24 * 3600
+# Loopback ports a wheelhouse is served on: one per wheelhouse, picked from its name.
+SERVE_PORTS = range(41000, 49000)
 
 
 def target_args() -> list[str]:
@@ -83,6 +94,8 @@ def ensure_wheelhouse(variant: str, progress: Progress) -> Path:
         reuse = [arg for other in older for arg in ("--find-links", str(other))]
         run_streamed(
             [*pip, "download", "--disable-pip-version-check", "--progress-bar", "off"]
+            # The wheelhouse is the cache: pip's own would hold a second copy (3.5 GB for gpu).
+            + ["--no-cache-dir"]
             + [*target_args(), *reuse, "--dest", download, "-r", requirements, "pip"],
             progress,
             f"pip download of {requirements.name}",
@@ -117,19 +130,39 @@ def _remove_stale(folders: list[Path]) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def stage(folder: Path, into: Path) -> int:
-    """Put the wheelhouse's wheels into `into` (a build context's .wheelhouse/): hard
-    links when on the same file system, copies otherwise. Returns the wheel count."""
-    into.mkdir(parents=True, exist_ok=True)
-    listed = wheels(folder)
-    for old in into.glob("*.whl"):  # another resolution's wheels would mislead pip
-        old.unlink()
-    staged = 0
-    for wheel in listed:
-        target = into / wheel.name
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Files and the folder listing (pip's --find-links page), without a log line per wheel."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve(folder: Path) -> Iterator[str]:
+    """Serve a complete wheelhouse on 127.0.0.1 while the block runs; yields its URL.
+
+    The port follows from the folder's name, so the URL - a build argument, hence part
+    of the build cache's key - is the same from build to build and a warm build stays
+    warm; only a taken port moves it to the next one.
+    """
+    if not is_complete(folder):
+        raise ImageBuildError(f"the wheelhouse {folder} is incomplete: download it again")
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    first = int(hashlib.sha256(folder.name.encode()).hexdigest()[:8], 16) % len(SERVE_PORTS)
+    for offset in range(len(SERVE_PORTS)):
+        port = SERVE_PORTS[(first + offset) % len(SERVE_PORTS)]
         try:
-            os.link(wheel, target)
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+            break
         except OSError:
-            shutil.copy2(wheel, target)
-        staged += 1
-    return staged
+            continue
+    else:
+        raise ImageBuildError(f"no free loopback port in {SERVE_PORTS} to serve {folder}")
+    thread = threading.Thread(target=server.serve_forever, name="wheelhouse", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -45,7 +45,7 @@ def test_readme_pack_then_the_cpu_local_test_line_as_written(
     if shutil.which("sudo") is None or shutil.which("script") is None:
         pytest.fail("the README walk needs sudo and script (.ci/run installs them)")
     clone = fresh_clone
-    assert not (clone / ".wheelhouse").exists() and not (clone / ".checkpoints").exists()
+    assert not (clone / ".checkpoints").exists()
     lines = readme_pack_lines(repo_root / "README.md")
     assert [line.split()[:2] for line in lines] == [
         ["uai-harness", "generate"],

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import docker
 import pytest
@@ -86,40 +91,74 @@ def test_wheelhouse_folder_is_keyed_by_requirements(cache, tmp_path, monkeypatch
     assert wheelhouse.wheelhouse_dir("cpu") != before
 
 
-def test_complete_wheelhouse_is_reused_and_staged(cache, tmp_path) -> None:
+def _complete_wheelhouse(names: tuple[str, ...] = ("a-1-py3-none-any.whl",)) -> Path:
     folder = wheelhouse.wheelhouse_dir("cpu")
     folder.mkdir(parents=True)
-    for name in ("a-1-py3-none-any.whl", "b-2-py3-none-any.whl"):
-        (folder / name).write_bytes(b"wheel")
-    assert not wheelhouse.is_complete(folder)
-    (folder / wheelhouse.MANIFEST).write_text("a-1-py3-none-any.whl\nb-2-py3-none-any.whl\n")
+    for name in names:
+        (folder / name).write_bytes(name.encode())
+    (folder / wheelhouse.MANIFEST).write_text("".join(f"{name}\n" for name in names))
+    return folder
+
+
+def test_complete_wheelhouse_is_reused(cache) -> None:
+    folder = _complete_wheelhouse(("a-1-py3-none-any.whl", "b-2-py3-none-any.whl"))
     assert wheelhouse.is_complete(folder)
     # Complete: returned without running pip (there is no network in this check).
     assert wheelhouse.ensure_wheelhouse("cpu", SilentProgress()) == folder
-    stage = tmp_path / "stage"
-    stage.mkdir()
-    (stage / "stale-0-py3-none-any.whl").write_bytes(b"old")
-    assert wheelhouse.stage(folder, stage) == 2
-    assert sorted(p.name for p in stage.iterdir()) == [
-        "a-1-py3-none-any.whl",
-        "b-2-py3-none-any.whl",
-    ]
-    assert os.path.samefile(stage / "a-1-py3-none-any.whl", folder / "a-1-py3-none-any.whl")
     (folder / "b-2-py3-none-any.whl").unlink()
+    assert not wheelhouse.is_complete(folder)
+    (folder / wheelhouse.MANIFEST).unlink()
     assert not wheelhouse.is_complete(folder)
 
 
-def test_wheelhouse_by_hand_stages_into_a_checkout(cache, tmp_path, capsys) -> None:
-    """`python -m harness.images wheelhouse cpu --stage .wheelhouse` (Dockerfile comments)."""
-    from harness.images.__main__ import main
+def test_served_wheelhouse_is_a_find_links_page_on_a_stable_loopback_port(cache) -> None:
+    folder = _complete_wheelhouse(("pip-25.3-py3-none-any.whl", "absl_py-2.3.1-py3-none-any.whl"))
+    with wheelhouse.serve(folder) as url:
+        host, port = urllib.parse.urlsplit(url).netloc.split(":")
+        assert host == "127.0.0.1" and int(port) in wheelhouse.SERVE_PORTS
+        page = urllib.request.urlopen(url).read().decode()
+        # The Dockerfiles find pip's wheel on this page with this very pattern.
+        assert re.findall(r'href="(pip-[^"/]+[.]whl)"', page) == ["pip-25.3-py3-none-any.whl"]
+        assert 'href="absl_py-2.3.1-py3-none-any.whl"' in page
+        body = urllib.request.urlopen(url + "absl_py-2.3.1-py3-none-any.whl").read()
+        assert body == b"absl_py-2.3.1-py3-none-any.whl"
+        # The port is taken: a second server moves to the next one (a cold cache, not a failure).
+        with wheelhouse.serve(folder) as second:
+            assert second != url
+    # Same wheelhouse, same URL: the build argument, and the build cache, stay the same.
+    with wheelhouse.serve(folder) as again:
+        assert again == url
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url, timeout=5)
 
-    folder = wheelhouse.wheelhouse_dir("cpu")
-    folder.mkdir(parents=True)
-    (folder / "a-1-py3-none-any.whl").write_bytes(b"wheel")
-    (folder / wheelhouse.MANIFEST).write_text("a-1-py3-none-any.whl\n")
-    assert main(["wheelhouse", "cpu", "--stage", str(tmp_path / ".wheelhouse")]) == 0
+
+def test_an_incomplete_wheelhouse_is_not_served(cache) -> None:
+    folder = _complete_wheelhouse()
+    (folder / "a-1-py3-none-any.whl").unlink()
+    with pytest.raises(ImageBuildError, match="incomplete"):
+        with wheelhouse.serve(folder):
+            pass
+
+
+def test_wheelhouse_by_hand_prints_its_folder_or_serves_it(cache, capsys, monkeypatch) -> None:
+    """`python -m harness.images wheelhouse cpu [--serve]` (Dockerfile comments)."""
+    from harness.images import __main__ as images_main
+
+    folder = _complete_wheelhouse()
+    assert images_main.main(["wheelhouse", "cpu"]) == 0
     assert capsys.readouterr().out == f"{folder}\n"
-    assert [p.name for p in (tmp_path / ".wheelhouse").iterdir()] == ["a-1-py3-none-any.whl"]
+    fetched = []
+
+    def ctrl_c_after_one_fetch() -> None:
+        printed = capsys.readouterr()
+        assert "--build-arg WHEELHOUSE_URL=http://127.0.0.1:" in printed.err
+        url = printed.out.strip()
+        fetched.append(urllib.request.urlopen(url + "a-1-py3-none-any.whl").read())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(images_main, "_wait_for_ctrl_c", ctrl_c_after_one_fetch)
+    assert images_main.main(["wheelhouse", "cpu", "--serve"]) == 0
+    assert fetched == [b"a-1-py3-none-any.whl"]
 
 
 def test_job_context_holds_exactly_what_the_dockerfile_copies(cache, tmp_path) -> None:
@@ -127,23 +166,18 @@ def test_job_context_holds_exactly_what_the_dockerfile_copies(cache, tmp_path) -
     (code / "pkg" / "__pycache__").mkdir(parents=True)
     (code / "train.py").write_text("print('hi')\n")
     (code / "pkg" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"")
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    (wheels / "a-1-py3-none-any.whl").write_bytes(b"wheel")
-    (wheels / wheelhouse.MANIFEST).write_text("a-1-py3-none-any.whl\n")
     ckpt = tmp_path / "ckpts" / "model.ckpt-5"
     ckpt.parent.mkdir()
     for suffix in (".index", ".data-00000-of-00001"):
         ckpt.with_name(ckpt.name + suffix).write_bytes(b"c")
     context = tmp_path / "context"
     context.mkdir()
-    buildargs = job_context(code, "gpu", context, wheels, ckpt)
+    buildargs = job_context(code, "gpu", context, ckpt)
     assert buildargs == {"INCEPTION_CHECKPOINT": ".checkpoints/model.ckpt-5"}
     files = sorted(str(p.relative_to(context)) for p in context.rglob("*") if p.is_file())
     assert files == [
         ".checkpoints/model.ckpt-5.data-00000-of-00001",
         ".checkpoints/model.ckpt-5.index",
-        ".wheelhouse/a-1-py3-none-any.whl",
         "Dockerfile.gpu",
         "im2txt/train.py",
         "requirements-gpu.txt",
