@@ -54,7 +54,7 @@ def base_image(docker_client) -> str:
         progress.close()
 
 
-def _job_image(client, code_path: Path, variant: str):
+def _job_image(client, code_path: Path, variant: str, keep_layers: bool = True):
     from harness.images import ensure_job_image
 
     tag = f"uai-harness/im2txt:{variant}-test-{uuid.uuid4().hex[:10]}"
@@ -64,7 +64,7 @@ def _job_image(client, code_path: Path, variant: str):
     finally:
         progress.close()
     yield tag
-    client.images.remove(tag, force=True, noprune=True)
+    client.images.remove(tag, force=True, noprune=keep_layers)
 
 
 @pytest.fixture(scope="session")
@@ -73,10 +73,18 @@ def cpu_image(repo_root: Path, docker_client) -> str:
     yield from _job_image(docker_client, repo_root / "im2txt", "cpu")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gpu_image(repo_root: Path, docker_client) -> str:
-    """The GPU job image (~3.3 GB of wheels); built only by the tests that ask for it."""
-    yield from _job_image(docker_client, repo_root / "im2txt", "gpu")
+    """The GPU job image (6.4 GB; its build needs the 3.5 GB wheelhouse and twice the
+    image at its peak), built only by the modules that ask for it - first, while the
+    disk is emptiest (see below) - and removed with its layers when the module is done."""
+    yield from _job_image(docker_client, repo_root / "im2txt", "gpu", keep_layers=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of the GPU image run first: its build is the session's largest use of
+    disk, and a small CI disk has the most room before the CPU images and their runs."""
+    items.sort(key=lambda item: "gpu_image" not in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture
