@@ -24,6 +24,8 @@ BATCH_NORM_EPSILON = 0.001
 BATCH_NORM_DECAY = 0.9997
 WEIGHT_DECAY = 0.00004
 WEIGHTS_STDDEV = 0.1
+# The smallest height and width the network's VALID convolutions and pools leave a map for.
+MIN_IMAGE_SIZE = 75
 DROPOUT_KEEP_PROB = 0.8
 
 T = TypeVar("T")
@@ -316,6 +318,14 @@ class InceptionV3(tf.Module):
 
     def __call__(self, images: tf.Tensor, training: bool) -> tf.Tensor:
         """Features for images scaled to [-1, 1], at least 75x75; -> [B, 2048]."""
+        height, width = images.shape[1], images.shape[2]
+        if any(size is not None and size < MIN_IMAGE_SIZE for size in (height, width)):
+            # Smaller maps shrink to nothing before the pool: some CPU kernels raise, others
+            # return an empty map whose mean is NaN. Say so instead, whichever runs here.
+            raise ValueError(
+                f"Inception v3 needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE},"
+                f" got {height}x{width}"
+            )
         fine_tuning = self.trainable and training
         x = tf.cast(images, self.compute_dtype)
         net = _inception_v3_base(_ForwardPass(self._layers, fine_tuning), x)
