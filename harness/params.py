@@ -8,27 +8,25 @@ checkpoint - is read from the parameters the user gives, with absl's rules
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from collections.abc import Sequence
 
-PLATFORM_FLAGS = ("work_dir", "data_dir", "output_dir", "log_dir", "num_gpus")
-# Where jobs keep their step target, in the order the harness looks for them.
-STEP_FLAGS = ("number_of_steps", "max_steps", "train_steps", "max_step", "steps")
-# Flags naming the checkpoint a job restores at step 0, most specific first.
-PRETRAINED_FLAGS = (
-    "inception_checkpoint_file",
-    "pretrained_checkpoint",
-    "pretrained_checkpoint_file",
-    "pretrained_model",
-    "init_checkpoint",
-    "fine_tune_checkpoint",
+from harness.jobshapes import (
+    EXCLUDE_SCOPES_FLAGS,
+    FINE_TUNE_FLAGS,
+    FREEZE_FLAGS,
+    NOT_PRETRAINED_NAME,
+    PRETRAINED_FLAGS,
+    PRETRAINED_NAME,
+    STEP_FLAGS,
+    STEPS,
+    TRAINABLE_SCOPES_FLAGS,
+    unit_of,
 )
-_PRETRAINED_NAME = re.compile(r"pretrain|^init_.*(ckpt|checkpoint)|(ckpt|checkpoint)_(file|path)$")
-_NOT_PRETRAINED = re.compile(r"^(save_|train_dir|output|eval_|checkpoint_dir$|checkpoint_path$)")
-# Boolean flags saying whether the pretrained part trains (True) or stays frozen (False).
-FINE_TUNE_FLAGS = ("train_inception", "fine_tune", "finetune", "train_backbone", "trainable")
-FREEZE_FLAGS = ("freeze_backbone", "freeze", "frozen")
+
+PLATFORM_FLAGS = ("work_dir", "data_dir", "output_dir", "log_dir", "num_gpus")
 _TRUE = ("true", "t", "1")
 _FALSE = ("false", "f", "0")
 
@@ -42,13 +40,14 @@ def split_params(train_params: str) -> list[str]:
 
 
 def flag_value(params: Sequence[str], name: str) -> str | None:
-    """The last value given to `--name=value` / `--name value`, or None."""
+    """The last value given to `--name=value` / `--name value` (absl also takes one dash,
+    as slim's README writes `-checkpoint_exclude_scopes=...`), or None."""
     value = None
     for index, item in enumerate(params):
-        if item.startswith(f"--{name}="):
+        if item.startswith((f"--{name}=", f"-{name}=")):
             value = item.split("=", 1)[1]
         elif (
-            item == f"--{name}"
+            item in (f"--{name}", f"-{name}")
             and index + 1 < len(params)
             and not params[index + 1].startswith("--")
         ):
@@ -109,43 +108,148 @@ def strip_platform_flags(params: Sequence[str]) -> list[str]:
     return [p for p in params if not _PLATFORM_FLAG_RE.match(p)]
 
 
-def step_flag(params: Sequence[str], name: str | None = None) -> tuple[str, int] | None:
-    """The job's step target: `name`'s value, else the first of STEP_FLAGS the params set."""
-    for candidate in (name,) if name else STEP_FLAGS:
-        value = flag_value(params, candidate)
+@dataclasses.dataclass(frozen=True)
+class StepTarget:
+    """The flag carrying a job's training length (spelled as its parameters spell it),
+    its value, and whether it counts steps or epochs."""
+
+    flag: str
+    value: int
+    unit: str = STEPS
+
+    def but(self, value: int) -> StepTarget:
+        return dataclasses.replace(self, value=value)
+
+    def describe(self, value: int | None = None) -> str:
+        return f"--{self.flag}={self.value if value is None else value}"
+
+
+def spelled(params: Sequence[str], name: str) -> str | None:
+    """How the parameters spell flag `name`, `-` and `_` between words being the same
+    (argparse jobs say `--train-steps`, absl ones `--train_steps`); the last one set wins."""
+    wanted, found = name.replace("-", "_"), None
+    for item in params:
+        flag = item.lstrip("-").split("=", 1)[0] if item.startswith("-") else None
+        if flag and flag.replace("-", "_") == wanted:
+            found = flag
+    return found
+
+
+def step_flag(params: Sequence[str], name: str | None = None) -> StepTarget | None:
+    """The job's training length: `name`'s value (either spelling), else the first known
+    step flag (`harness.jobshapes.STEP_FLAGS`) the parameters set."""
+    for candidate in (name,) if name else [f.name for f in STEP_FLAGS]:
+        flag = spelled(params, candidate)
+        value = flag_value(params, flag) if flag else None
         if value is None:
             continue
         try:
-            return candidate, int(value)
+            return StepTarget(flag, int(value), unit_of(flag))
         except ValueError as err:
-            raise ValueError(f"--{candidate}={value!r} is not a whole number of steps") from err
+            raise ValueError(f"--{flag}={value!r} is not a whole number of steps") from err
     return None
 
 
 def pretrained_flag(params: Sequence[str], name: str | None = None) -> tuple[str, str] | None:
     """The flag naming the checkpoint the job restores at step 0, and its value."""
     if name:
-        value = flag_value(params, name)
-        return (name, value) if value else None
+        flag = spelled(params, name)
+        value = flag_value(params, flag) if flag else None
+        return (flag, value) if value else None
     for candidate in PRETRAINED_FLAGS:
-        if value := flag_value(params, candidate):
-            return candidate, value
+        if value := flag_value(params, candidate.name):
+            return candidate.name, value
     for item in params:
         flag, equals, value = item.lstrip("-").partition("=")
-        if equals and value and _PRETRAINED_NAME.search(flag) and not _NOT_PRETRAINED.match(flag):
+        if (
+            equals
+            and value
+            and PRETRAINED_NAME.search(flag)
+            and not NOT_PRETRAINED_NAME.match(flag)
+        ):
             return flag, value
     return None
 
 
-def fine_tunes(params: Sequence[str]) -> tuple[bool, str]:
-    """Whether the job trains its pretrained variables, and which parameter said so
-    (jobs that say nothing are taken as frozen, as the platform's im2txt example is)."""
-    for name in FINE_TUNE_FLAGS:
-        value = flag_bool(params, name)
-        if value is not None:
-            return value, f"--{name}={str(value).lower()}"
-    for name in FREEZE_FLAGS:
-        value = flag_bool(params, name)
-        if value is not None:
-            return not value, f"--{name}={str(value).lower()}"
-    return False, "no fine-tuning flag in the parameters"
+@dataclasses.dataclass(frozen=True)
+class FreezingRules:
+    """What the job's parameters say about its pretrained variables: all frozen (`frozen`
+    True), declared fine-tuning (False), or not said (None); the scopes that alone train
+    (`--trainable_scopes`) and those not restored (`--checkpoint_exclude_scopes`)."""
+
+    frozen: bool | None = None
+    trainable_scopes: tuple[str, ...] = ()
+    exclude_scopes: tuple[str, ...] = ()
+    source: str = "no freezing flag in the parameters"
+
+    def must_stay(self, name: str) -> bool:
+        """Whether variable `name` must keep its pretrained value exactly."""
+        if self.trainable_scopes:
+            return not any(name.startswith(scope) for scope in self.trainable_scopes)
+        return self.frozen is True
+
+    def excluded(self, name: str) -> str | None:
+        """The exclude scope `name` falls under (slim's plain prefix match), if any."""
+        return next((scope for scope in self.exclude_scopes if name.startswith(scope)), None)
+
+
+def _scopes(params: Sequence[str], flags) -> tuple[str | None, tuple[str, ...]]:
+    for known in flags:
+        value = flag_value(params, known.name)
+        if value:
+            return known.name, tuple(s.strip() for s in value.split(",") if s.strip())
+    return None, ()
+
+
+def freezing_rules(params: Sequence[str], override: bool | None = None) -> FreezingRules:
+    """The rules the job's parameters (or the user's --trainable/--frozen, `override`:
+    True fine-tunes) give its pretrained variables."""
+    scope_flag, trainable = _scopes(params, TRAINABLE_SCOPES_FLAGS)
+    exclude_flag, excluded = _scopes(params, EXCLUDE_SCOPES_FLAGS)
+    said = [f"--{scope_flag}={','.join(trainable)}"] if scope_flag else []
+    said += [f"--{exclude_flag}={','.join(excluded)}"] if exclude_flag else []
+    frozen, source = None, None
+    if override is not None:
+        frozen, source = not override, "--trainable" if override else "--frozen"
+    else:
+        for known in FINE_TUNE_FLAGS:
+            value = flag_bool(params, known.name)
+            if value is not None:
+                frozen, source = not value, f"--{known.name}={str(value).lower()}"
+                break
+        else:
+            for known in FREEZE_FLAGS:
+                value = flag_bool(params, known.name)
+                if value is not None:
+                    frozen, source = value, f"--{known.name}={str(value).lower()}"
+                    break
+    said = ([source] if source else []) + said
+    return FreezingRules(
+        frozen, trainable, excluded, ", ".join(said) or "no freezing flag in the parameters"
+    )
+
+
+# What the platform's `bash -c` line would interpret in a job's parameters (globs such as
+# the `?????` of im2txt's file pattern match nothing at / and stay as they are).
+_SHELL_SPECIAL = re.compile(r"[$`;&|<>()\n\\]")
+
+
+def shell_specials(text: str) -> list[str]:
+    """The words of a raw `--train-params` text that hold characters the platform's shell
+    line interprets: substitutions, separators, redirections, a newline."""
+    words = re.split(r"[ \t]+", text.strip())
+    return [word for word in words if _SHELL_SPECIAL.search(word)]
+
+
+def with_flag_text(text: str, name: str, value: object) -> str:
+    """A raw parameter text with `--name` set to `value` where it stands (earlier settings
+    removed), or appended when it is not set - the rest left exactly as written."""
+    setting = re.compile(rf"(?<![^ \t\n])--{re.escape(name)}(=[^ \t\n]*|[ \t]+(?!-)[^ \t\n]+)?")
+    found = list(setting.finditer(text))
+    if not found:
+        return f"{text.rstrip()} --{name}={value}".lstrip()
+    last = found[-1]
+    kept = text[: last.start()] + f"--{name}={value}" + text[last.end() :]
+    for match in reversed(found[:-1]):
+        kept = kept[: match.start()] + kept[match.end() :]
+    return kept

@@ -37,17 +37,17 @@ def check_cluster_tasks(
         name: {"exit_code": status, "stopped_after_chief": stopped, "error": error}
         for name, (status, stopped, error) in tasks.items()
     }
-    message = "; ".join(problems) or (
+    message = (
         f"all {len(tasks)} tasks started; the chief {chief} finished; "
         f"{sum(stopped for _, stopped, _ in tasks.values())} stopped after it"
     )
-    return CheckResult.judged(
+    return CheckResult.from_findings(
         NAME,
-        not problems,
+        problems,
+        warnings,
         message,
         evidence=evidence,
         seconds=seconds + time.monotonic() - started,
-        warnings=warnings,
     )
 
 

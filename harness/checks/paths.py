@@ -10,6 +10,7 @@ evidence.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
@@ -17,19 +18,21 @@ from pathlib import PurePosixPath
 from harness.record import CheckResult
 
 NAME = "path_contract"
-# Container paths (and everything below them) that are scratch or caches, not results.
+# Container paths (and everything below them) that are caches, not results.
 IGNORED_CONTAINER_PATHS = (
-    "/tmp",  # tempfile's scratch space
-    "/var/tmp",
-    "/root/.cache",  # pip/XDG caches
+    "/root/.cache",  # pip/XDG caches, matplotlib's font list
     "/root/.keras",  # Keras writes keras.json on first import
     "/root/.config",  # matplotlib and others write their config on import
 )
+# Scratch space: what a job leaves there is ignored - unless it is a result (a model,
+# a checkpoint, summaries), which is lost when the job ends and is never uploaded.
+SCRATCH_PATHS = ("/tmp", "/var/tmp")
+RESULT_NAME = re.compile(
+    r"(\.index|\.data-\d+-of-\d+|^checkpoint|\.ckpt.*|\.meta|\.h5|\.hdf5|\.keras|"
+    r"^saved_model\.pb(txt)?|^events\.out\.tfevents\..*|^metrics\.jsonl)$"
+)
 # Folder names ignored wherever they are: the interpreter's byte-code cache.
 IGNORED_NAMES = ("__pycache__",)
-# What Keras 3's ModelCheckpoint and BackupAndRestore write: real results, but no
-# TensorFlow checkpoint the job protocol can read variables and a step from.
-KERAS_WEIGHT_SUFFIXES = (".weights.h5", ".keras", ".h5")
 
 
 def is_under(path: str, folder: str) -> bool:
@@ -39,9 +42,13 @@ def is_under(path: str, folder: str) -> bool:
 
 
 def _ignored(path: str) -> bool:
-    return any(part in IGNORED_NAMES for part in PurePosixPath(path).parts) or any(
-        is_under(path, folder) for folder in IGNORED_CONTAINER_PATHS
-    )
+    pure = PurePosixPath(path)
+    if any(part in IGNORED_NAMES for part in pure.parts):
+        return True
+    if any(is_under(path, folder) for folder in IGNORED_CONTAINER_PATHS):
+        return True
+    scratch = any(is_under(path, folder) for folder in SCRATCH_PATHS)
+    return scratch and not RESULT_NAME.search(pure.name)
 
 
 def _count(number: int, noun: str) -> str:
@@ -74,7 +81,7 @@ def check_path_contract(
     output_dir: str,
     log_dir: str,
     inputs_changed: Sequence[str],
-    checkpoints: Sequence[str],
+    models: Sequence[str],
     container_outside: Sequence[str] = (),
     ignored: Sequence[str] = (),
     seconds: float = 0.0,
@@ -85,7 +92,8 @@ def check_path_contract(
     `output_dir` and `log_dir` are) that changed on the host side; `container_outside`
     are `docker diff` paths outside output_dir, already classified; `inputs_changed`
     are inputs (data, pretrained file) whose bytes differ after the run;
-    `checkpoints` are the checkpoints the job protocol found under output_dir.
+    `models` are the model files (checkpoints, Keras files, SavedModels) the job
+    protocol found under output_dir.
     """
     started = time.monotonic()
     written = [*added, *modified]
@@ -102,16 +110,11 @@ def check_path_contract(
         problems.append(f"deleted files it was given: {', '.join(deleted[:5])}")
     if inputs_changed:
         problems.append(f"changed its inputs: {', '.join(inputs_changed[:5])}")
-    if not checkpoints:
-        keras_files = [p for p in under_output if p.endswith(KERAS_WEIGHT_SUFFIXES)]
-        if keras_files:
-            problems.append(
-                f"left no TensorFlow checkpoint under output_dir, only Keras weight files "
-                f"({', '.join(keras_files[:3])}), which the harness cannot read: restore and "
-                "resume cannot be judged from them; save a tf.train.Checkpoint as well"
-            )
-        else:
-            problems.append("left no checkpoint under output_dir (the platform would upload none)")
+    if not models:
+        problems.append(
+            "saved no model under output_dir (no checkpoint, Keras file or SavedModel): the "
+            "platform would upload no trained weights"
+        )
     warnings = []
     if not in_log_dir:
         warnings.append(
@@ -124,20 +127,27 @@ def check_path_contract(
         "written_outside_output": [*outside, *container_outside],
         "removed": list(removed),
         "inputs_changed": list(inputs_changed),
-        "checkpoints": list(checkpoints),
+        "models": list(models),
         "ignored": sorted(set(ignored)),
-        "ignore_list": [*IGNORED_CONTAINER_PATHS, *(f"*/{n}/" for n in IGNORED_NAMES)],
+        "ignore_list": [
+            *IGNORED_CONTAINER_PATHS,
+            *(
+                f"{folder} (but results: models, checkpoints, summaries)"
+                for folder in SCRATCH_PATHS
+            ),
+            *(f"*/{n}/" for n in IGNORED_NAMES),
+        ],
     }
-    message = "; ".join(problems) or (
+    message = (
         f"{_count(len(under_output), 'file')} written, all under output_dir "
-        f"({_count(len(checkpoints), 'checkpoint')}, {_count(len(in_log_dir), 'file')} in "
+        f"({_count(len(models), 'saved model')}, {_count(len(in_log_dir), 'file')} in "
         "log_dir); inputs unchanged"
     )
-    return CheckResult.judged(
+    return CheckResult.from_findings(
         NAME,
-        not problems,
+        problems,
+        warnings,
         message,
         evidence=evidence,
         seconds=seconds + time.monotonic() - started,
-        warnings=warnings,
     )

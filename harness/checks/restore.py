@@ -1,9 +1,22 @@
 """Pretrained restore: the job really started from the pretrained checkpoint it was given.
 
-Judged from variable values alone, for any job: every variable of the pretrained
-file that the job's checkpoint also holds (same name and shape) must equal it bit
-for bit when the job keeps it frozen, and must have moved - but stayed recognisably
-the pretrained values, not a fresh initialisation - when the job fine-tunes it.
+Judged variable by variable, from values alone, for any job. Each variable the job's
+saved model shares with the pretrained file (the same name, or the one name its
+normalised form maps to - see `match_names` - and the same shape) is
+
+- equal to the file, bit for bit, at the end of training: restored, and kept frozen;
+- moved, but recognisably the file's values in the earliest model the job saved:
+  correlated with them (r >= 0.5), or still holding more than half of them (its
+  projection on the file's values, v.p / p.p > 0.5: a fresh initialisation, trained or
+  not, is unrelated to the file and projects to ~0): restored, then fine-tuned -
+  judged early where the job kept several, before a long fine-tuning drifted far;
+- neither: not restored - a fresh initialisation trained from scratch. FAIL.
+
+Variables whose shape differs from the file's, or that the job's exclude flag names
+(`--checkpoint_exclude_scopes`), are listed as excluded and never fail. Freezing flags
+make it stricter: with `--train_inception=false` (or `--frozen`) every shared variable,
+and with `--trainable_scopes` every one outside those scopes, must stay equal; batch-norm
+statistics, which follow the data, may move where they are frozen.
 """
 
 from __future__ import annotations
@@ -13,13 +26,23 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from harness.jobshapes import BOOKKEEPING, MOVING_STATISTICS
+from harness.params import FreezingRules
 from harness.record import CheckResult
 
 NAME = "pretrained_restore"
 # Fine-tuned values keep a clear linear relation to the pretrained ones; a fresh
 # random initialisation has none (correlation ~0).
 MIN_CORRELATION = 0.5
+# ... or while it still holds more than this share of the pretrained values (projection).
+MIN_PROJECTION = 0.5
 _MIN_SIZE_FOR_CORRELATION = 16
+
+FROZEN = "restored, frozen"
+FINE_TUNED = "restored, fine-tuned"
+NOT_RESTORED = "not restored"
+MOVED_THOUGH_FROZEN = "moved, though frozen"
+UNJUDGED = "moved; too small or constant to tell"
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -30,93 +53,184 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def shared_variables(
-    pretrained: Mapping[str, np.ndarray], checkpoint: Mapping[str, np.ndarray]
-) -> list[str]:
-    """Names the two hold with the same shape."""
-    return sorted(
-        name
-        for name, value in pretrained.items()
-        if name in checkpoint and np.shape(checkpoint[name]) == np.shape(value)
+def projection(pretrained: np.ndarray, value: np.ndarray) -> float | None:
+    """How much of the pretrained values `value` still holds: v.p / p.p (1 for the file
+    itself, ~0 for anything unrelated to it); None when the file's values are all 0."""
+    p = np.asarray(pretrained, np.float64).ravel()
+    v = np.asarray(value, np.float64).ravel()
+    norm = float(p @ p)
+    return None if norm == 0 else float(v @ p) / norm
+
+
+def _normalised(name: str) -> tuple[str, ...]:
+    """A variable name's components without Keras's `:0` and leading underscores
+    (Keras 3 keeps a Dense kernel as `_kernel`)."""
+    return tuple(part.lstrip("_") for part in name.removesuffix(":0").split("/") if part)
+
+
+def match_names(pretrained: Mapping[str, object], saved: Mapping[str, object]) -> dict[str, str]:
+    """Pretrained name -> the saved model's name for it: the same name; else the one saved
+    name whose normalised components end with the pretrained name's (or the reverse), so
+    `backbone/kernel` maps to `model/backbone/_kernel` and a Keras file's
+    `sequential/conv1/kernel` to `conv1/kernel`."""
+    mapping = {name: name for name in pretrained if name in saved}
+    rest = [name for name in saved if name not in mapping.values()]
+    for name in pretrained:
+        if name in mapping:
+            continue
+        wanted = _normalised(name)
+        hits = [
+            other
+            for other in rest
+            if (n := _normalised(other))[-len(wanted) :] == wanted or wanted[-len(n) :] == n
+        ]
+        if len(hits) == 1:
+            mapping[name] = hits[0]
+            rest.remove(hits[0])
+    return mapping
+
+
+def _recognisable(pretrained: np.ndarray, value: np.ndarray) -> bool | None:
+    """Whether `value` is still recognisably `pretrained` (None: it cannot be told)."""
+    r = correlation(pretrained, value)
+    share = projection(pretrained, value)
+    if r is None and share is None:
+        return None
+    return (r is not None and r >= MIN_CORRELATION) or (
+        share is not None and share > MIN_PROJECTION
     )
+
+
+def judge_variable(
+    pretrained: np.ndarray, value: np.ndarray, must_stay: bool, early: np.ndarray | None = None
+) -> str:
+    """One shared variable's verdict (one of the constants above), from its value at the
+    end and, when the job saved an earlier model, its value there."""
+    if np.array_equal(pretrained, value):
+        return FROZEN
+    seen = early if early is not None else value
+    restored = np.array_equal(pretrained, seen) or _recognisable(pretrained, seen)
+    if restored is None:
+        return UNJUDGED
+    if not restored:
+        return NOT_RESTORED
+    return MOVED_THOUGH_FROZEN if must_stay else FINE_TUNED
+
+
+def judge_all(
+    pretrained: Mapping[str, np.ndarray],
+    saved: Mapping[str, np.ndarray],
+    rules: FreezingRules,
+    early: Mapping[str, np.ndarray] | None = None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(pretrained name -> verdict, pretrained name -> why it is excluded)."""
+    mapping = match_names(pretrained, saved)
+    early = early or {}
+    verdicts, excluded = {}, {}
+    for name, saved_name in sorted(mapping.items()):
+        value = saved[saved_name]
+        if BOOKKEEPING.search(name):
+            excluded[name] = "training bookkeeping (step, optimizer state), not a model weight"
+        elif scope := rules.excluded(name):
+            excluded[name] = f"under --checkpoint_exclude_scopes {scope}"
+        elif np.shape(value) != np.shape(pretrained[name]):
+            excluded[name] = (
+                f"shape {list(np.shape(value))}, the file's {list(np.shape(pretrained[name]))}"
+            )
+        else:
+            must_stay = rules.must_stay(name) and not MOVING_STATISTICS.search(name)
+            first = early.get(saved_name)
+            first = first if first is not None and np.shape(first) == np.shape(value) else None
+            verdicts[name] = judge_variable(pretrained[name], value, must_stay, first)
+    return verdicts, excluded
 
 
 def check_pretrained_restore(
     pretrained: Mapping[str, np.ndarray],
     pretrained_name: str,
-    checkpoint: Mapping[str, np.ndarray] | None,
-    checkpoint_name: str,
-    fine_tune: bool,
-    mode_source: str,
+    saved: Mapping[str, np.ndarray] | None,
+    saved_name: str,
+    rules: FreezingRules,
     seconds: float = 0.0,
+    early: Mapping[str, np.ndarray] | None = None,
+    early_name: str | None = None,
 ) -> CheckResult:
-    """Compare the pretrained file's variables with the job's last checkpoint of the run."""
+    """Compare the pretrained file's variables with the job's last saved model of the run
+    (and with its earliest one, `early`, when it kept more than one)."""
     started = time.monotonic()
-    mode = "fine-tuned" if fine_tune else "frozen"
     evidence: dict = {
         "pretrained": pretrained_name,
-        "checkpoint": checkpoint_name,
-        "mode": mode,
-        "mode_from": mode_source,
+        "checkpoint": saved_name,
+        "rules": rules.source,
     }
+    if early_name:
+        evidence["earliest_checkpoint"] = early_name
 
-    def result(passed: bool, message: str) -> CheckResult:
-        return CheckResult.judged(
-            NAME, passed, message, evidence=evidence, seconds=seconds + time.monotonic() - started
+    def result(problems: list[str], advice: list[str], message: str) -> CheckResult:
+        return CheckResult.from_findings(
+            NAME,
+            problems,
+            advice,
+            message,
+            evidence=evidence,
+            seconds=seconds + time.monotonic() - started,
         )
 
-    if checkpoint is None:
-        return result(False, "the job left no checkpoint to compare with the pretrained file")
-    shared = shared_variables(pretrained, checkpoint)
-    evidence["shared_variables"] = len(shared)
-    evidence["pretrained_variables"] = len(pretrained)
-    if not shared:
-        evidence["only_in_pretrained"] = sorted(pretrained)[:10]
-        evidence["only_in_checkpoint"] = sorted(checkpoint)[:10]
-        return result(
-            False,
-            f"no variable of {pretrained_name} is in {checkpoint_name} with the same name and "
-            f"shape: the file has e.g. {', '.join(sorted(pretrained)[:3])}; the checkpoint "
-            f"has e.g. {', '.join(sorted(checkpoint)[:3])}",
-        )
-    differing = [name for name in shared if not np.array_equal(pretrained[name], checkpoint[name])]
-    evidence["differing"] = differing[:20]
-    if not fine_tune:
-        if differing:
-            return result(
-                False,
-                f"{len(differing)} of {len(shared)} variables of {pretrained_name} differ in "
-                f"{checkpoint_name}, e.g. {differing[0]} (restore skipped, or the job trains "
-                f"them: {mode} per {mode_source}; pass --trainable if it fine-tunes)",
-            )
-        return result(
-            True,
-            f"all {len(shared)} variables of {pretrained_name} that {checkpoint_name} holds "
-            f"equal it bit for bit ({mode}: {mode_source})",
-        )
-    if not differing:
-        return result(
-            False,
-            f"fine-tuning ({mode_source}), yet all {len(shared)} shared variables still equal "
-            f"{pretrained_name}: they did not train",
-        )
-    scores = [
-        r
-        for name in differing
-        if (r := correlation(pretrained[name], checkpoint[name])) is not None
-    ]
-    median = float(np.median(scores)) if scores else None
-    evidence["median_correlation"] = median
-    evidence["required_correlation"] = MIN_CORRELATION
-    if median is not None and median < MIN_CORRELATION:
-        return result(
-            False,
-            f"the {len(differing)} changed variables look unrelated to {pretrained_name} "
-            f"(median correlation {median:.2f} < {MIN_CORRELATION}): restore skipped?",
-        )
-    related = "" if median is None else f", still correlated with it (median r={median:.2f})"
-    return result(
-        True,
-        f"{len(differing)} of {len(shared)} variables of {pretrained_name} fine-tuned in "
-        f"{checkpoint_name}{related} ({mode}: {mode_source})",
+    if saved is None:
+        return result(["the job saved no model to compare with the pretrained file"], [], "")
+    verdicts, excluded = judge_all(pretrained, saved, rules, early)
+    by_verdict: dict[str, list[str]] = {}
+    for name, verdict in verdicts.items():
+        by_verdict.setdefault(verdict, []).append(name)
+    evidence.update(
+        pretrained_variables=len(pretrained),
+        judged={verdict: len(names) for verdict, names in by_verdict.items()},
+        variables=verdicts,
+        excluded=excluded,
     )
+    if not verdicts:
+        return result(
+            [],
+            [
+                f"could not judge the restore: {saved_name} holds none of the "
+                f"{len(pretrained)} variables of {pretrained_name} with their shapes "
+                f"(e.g. the file has {', '.join(sorted(pretrained)[:2])}; "
+                f"{len(excluded)} excluded), so whether the job restored it cannot be told"
+            ],
+            "",
+        )
+    problems = []
+    for verdict, why in (
+        (NOT_RESTORED, "look freshly initialised, not restored"),
+        (MOVED_THOUGH_FROZEN, f"moved although {rules.source} keeps them frozen"),
+    ):
+        if names := by_verdict.get(verdict):
+            problems.append(
+                f"{len(names)} of {len(verdicts)} shared variables of {pretrained_name} {why} "
+                f"in {saved_name}: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}"
+            )
+    advice = []
+    if rules.frozen is False and set(by_verdict) == {FROZEN}:
+        advice.append(
+            f"{rules.source} says the job fine-tunes them, yet all {len(verdicts)} still equal "
+            f"{pretrained_name}: nothing was fine-tuned"
+        )
+    counts = ", ".join(f"{len(n)} {v}" for v, n in sorted(by_verdict.items()))
+    skipped = f"; {len(excluded)} excluded" if excluded else ""
+    return result(
+        problems,
+        advice,
+        f"{len(verdicts)} variables of {pretrained_name} judged in {saved_name}: {counts}"
+        f"{skipped} ({rules.source})",
+    )
+
+
+def shared_variables(
+    pretrained: Mapping[str, np.ndarray], saved: Mapping[str, np.ndarray]
+) -> dict[str, str]:
+    """Pretrained name -> saved name, for the variables the two hold with the same shape."""
+    return {
+        name: other
+        for name, other in match_names(pretrained, saved).items()
+        if np.shape(saved[other]) == np.shape(pretrained[name])
+    }

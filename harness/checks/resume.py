@@ -1,23 +1,47 @@
 """Resume: a rerun with a higher step target continues from the job's last checkpoint.
 
-The platform restarts jobs on the same output folder; a job that starts over wastes
-the GPU time already paid for. Judged from what the job wrote, for any job: the
-rerun's first logged step follows the first run's last checkpoint step, its first
-loss continues the first run's loss level instead of going back to the start, it
-reaches the new target, and - when the pretrained variables fine-tune - it did not
-put the pretrained values back over the checkpoint's.
+The platform restarts a stopped job on the same output folder. A job that saves
+checkpoints carrying a step claims to resume; if its rerun starts over, crashes or
+goes non-finite, the GPU time already paid for is lost: that fails. Judged from what
+the job wrote: the first run reached its target, the rerun's first logged step
+follows the first run's last checkpoint step, its first loss continues the first
+run's loss level instead of going back to the start, its losses and its final
+checkpoint stay finite, it reaches the new target, and - when the pretrained
+variables fine-tune - it did not put the pretrained values back over the
+checkpoint's. A job that saves no checkpoint carrying a step has no resume logic at
+all: that is a warning (the platform does not require one), unless even its rerun
+crashes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from harness.jobshapes import EPOCHS
 from harness.record import CheckResult
 
 NAME = "resume"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rerun:
+    """What the two runs left: checkpoint steps, targets (in `unit`), losses."""
+
+    first_step: int | None  # the first run's last checkpoint carrying a step (None: none)
+    first_target: int
+    first_losses: Mapping[int, float]
+    losses: Mapping[int, float]
+    final_step: int | None
+    target: int
+    unit: str = "steps"
+    failure: str | None = None  # why the rerun phase failed
+    saved: Sequence[str] = ()  # the first run's model files, for the no-resume warning
+    non_finite: Sequence[str] = ()  # variables of the final checkpoint that are not finite
 
 
 def _level(losses: Mapping[int, float], last: bool) -> float:
@@ -33,12 +57,61 @@ def _distance(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], names) -
     )
 
 
+def _expected_final(rerun: Rerun) -> int | None:
+    """The rerun's target as a step: itself, or scaled by the first run's steps per epoch."""
+    if rerun.unit != EPOCHS:
+        return rerun.target
+    if rerun.first_step is None or rerun.first_target <= 0:
+        return None
+    return round(rerun.first_step * rerun.target / rerun.first_target)
+
+
+def _problems(rerun: Rerun) -> list[str]:
+    problems = []
+    first_logged = min(rerun.losses) if rerun.losses else None
+    if rerun.unit != EPOCHS and rerun.first_step < rerun.first_target:
+        problems.append(
+            f"the first run's last checkpoint is at step {rerun.first_step}, short of its "
+            f"target {rerun.first_target}: it stopped early"
+        )
+    if rerun.failure:
+        problems.append(f"the rerun on its own checkpoints {rerun.failure}")
+        return problems
+    if first_logged is None:
+        problems.append("the rerun logged no loss, so where it started cannot be told")
+    elif first_logged < rerun.first_step:
+        # (== is fine: Estimator-style hooks log the step before its update)
+        problems.append(
+            f"the rerun logged step {first_logged}, before the first run's last checkpoint "
+            f"at {rerun.first_step}: it started over"
+        )
+    bad = [s for s in sorted(rerun.losses) if not math.isfinite(rerun.losses[s])]
+    if bad:
+        problems.append(
+            f"the rerun's loss is not finite from step {bad[0]} ({rerun.losses[bad[0]]})"
+        )
+    if rerun.non_finite:
+        shown = ", ".join(rerun.non_finite[:4])
+        problems.append(f"the final checkpoint holds non-finite values: {shown}")
+    expected = _expected_final(rerun)
+    if rerun.final_step is None or (expected is not None and rerun.final_step < expected):
+        problems.append(
+            f"the last checkpoint is at step {rerun.final_step}, not the target {expected}"
+        )
+    if first_logged is not None and len(rerun.first_losses) >= 4:
+        start, end = _level(rerun.first_losses, last=False), _level(rerun.first_losses, last=True)
+        resumed_at = rerun.losses[first_logged]
+        if start - end > 0.1 * abs(start) and resumed_at > (start + end) / 2:
+            problems.append(
+                f"the rerun's first loss {resumed_at:.4f} is back near the first run's starting "
+                f"level {start:.4f}, not its final level {end:.4f}: it did not continue from the "
+                "checkpoint"
+            )
+    return problems
+
+
 def check_resume(
-    first_step: int | None,
-    first_losses: Mapping[int, float],
-    resume_losses: Mapping[int, float],
-    final_step: int | None,
-    target: int,
+    rerun: Rerun,
     pretrained: Mapping[str, np.ndarray] | None = None,
     before: Mapping[str, np.ndarray] | None = None,
     after: Mapping[str, np.ndarray] | None = None,
@@ -48,39 +121,40 @@ def check_resume(
     """`pretrained`, `before` and `after` (the first run's and the rerun's last checkpoints)
     are the shared pretrained variables, given when the job fine-tunes them."""
     started = time.monotonic()
-    first_logged = min(resume_losses) if resume_losses else None
+    first_logged = min(rerun.losses) if rerun.losses else None
     evidence: dict = {
-        "first_run_last_checkpoint_step": first_step,
+        "first_run_last_checkpoint_step": rerun.first_step,
+        "first_run_target": rerun.first_target,
         "rerun_first_logged_step": first_logged,
-        "rerun_last_checkpoint_step": final_step,
-        "target_step": target,
+        "rerun_last_checkpoint_step": rerun.final_step,
+        "target": rerun.target,
+        "unit": rerun.unit,
     }
-    problems = []
-    if first_step is None:
-        problems.append("the first run left no checkpoint with a global step to resume from")
-    if first_logged is None:
-        problems.append("the rerun logged no loss, so where it started cannot be told")
-    elif first_step is not None and first_logged < first_step:
-        # (== is fine: Estimator-style hooks log the step before its update)
-        problems.append(
-            f"the rerun logged step {first_logged}, before the first run's last checkpoint "
-            f"at {first_step}: it started over"
+
+    def result(problems: list[str], advice: list[str], message: str) -> CheckResult:
+        return CheckResult.from_findings(
+            name,
+            problems,
+            advice,
+            message,
+            evidence=evidence,
+            seconds=seconds + time.monotonic() - started,
         )
-    if final_step is None or final_step < target:
-        problems.append(f"the last checkpoint is at step {final_step}, not the target {target}")
-    if first_logged is not None and len(first_losses) >= 4:
-        start, end = _level(first_losses, last=False), _level(first_losses, last=True)
-        resumed_at = resume_losses[first_logged]
-        evidence.update(
-            first_run_start_level=start, first_run_end_level=end, rerun_first_loss=resumed_at
+
+    if rerun.first_step is None:
+        saved = ", ".join(rerun.saved[:3]) or "nothing"
+        if rerun.failure:
+            return result([f"the rerun on the first run's output {rerun.failure}"], [], "")
+        return result(
+            [],
+            [
+                f"the job has no resume logic: it saved no checkpoint carrying a step ({saved}), "
+                "so if the platform stops this job, it starts over"
+            ],
+            "",
         )
-        if start - end > 0.1 * abs(start) and resumed_at > (start + end) / 2:
-            problems.append(
-                f"the rerun's first loss {resumed_at:.4f} is back near the first run's starting "
-                f"level {start:.4f}, not its final level {end:.4f}: it did not continue from the "
-                "checkpoint"
-            )
-    if pretrained and before and after:
+    problems = _problems(rerun)
+    if pretrained and before and after and not rerun.failure:
         moved = [
             n
             for n in pretrained
@@ -98,10 +172,9 @@ def check_resume(
                     f"({to_pretrained:.4g}) than the checkpoint it resumed ({to_checkpoint:.4g}): "
                     "it restored the pretrained file again"
                 )
-    message = "; ".join(problems) or (
-        f"resumed after global step {first_step} (first logged step {first_logged}) and "
-        f"reached {final_step} (target {target})"
-    )
-    return CheckResult.judged(
-        name, not problems, message, evidence=evidence, seconds=seconds + time.monotonic() - started
+    return result(
+        problems,
+        [],
+        f"resumed after global step {rerun.first_step} (first logged step {first_logged}) and "
+        f"reached {rerun.final_step} (target {_expected_final(rerun)})",
     )

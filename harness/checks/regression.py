@@ -1,0 +1,140 @@
+"""Regression: this run is no worse than the committed baseline of the same job.
+
+Judged from two baseline summaries (`harness.baseline`): the run's and the file's.
+A different job identity (main file, parameters, profile, step target) is said first:
+the baseline is for another job and a new one is due. Otherwise the run fails for
+what got worse: its loss curve (the mean of the last fifth of the training losses
+more than `loss_tolerance` above the baseline's, or for a reproducible job any loss
+that is not the same float), a check that passed in the baseline and now does not,
+files under output_dir that appeared or disappeared, and a training speed (steps/s of
+its fastest stretch, `harness.speed`) below `speed_tolerance` of the baseline's - on
+the same kind of machine: both machines' speeds are shown beside the figures. A changed
+code version is named but judged like any other run: that is what the gate is for.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from harness.record import PASSED, CheckResult
+
+NAME = "regression"
+DEFAULT_LOSS_TOLERANCE = 0.10
+DEFAULT_SPEED_TOLERANCE = 0.20
+
+
+def _last_fifth(losses: Mapping[str, float]) -> float | None:
+    values = [float(losses[k]) for k in sorted(losses, key=int)]
+    if not values:
+        return None
+    window = max(1, len(values) // 5)
+    return sum(values[-window:]) / window
+
+
+def _identity_changes(base: dict, now: dict) -> list[str]:
+    return [
+        f"{key}: {base.get(key)!r} -> {now.get(key)!r}"
+        for key in sorted(set(base) | set(now))
+        if base.get(key) != now.get(key)
+    ]
+
+
+def _loss_problem(base: dict, now: dict, tolerance: float, bitwise: bool) -> tuple[str | None, str]:
+    if bitwise:
+        same = base["losses"].keys() == now["losses"].keys() and all(
+            base["losses"][s] == now["losses"][s]
+            or (math.isnan(base["losses"][s]) and math.isnan(now["losses"][s]))
+            for s in base["losses"]
+        )
+        text = (
+            f"losses {'identical' if same else 'differ'} bit for bit ({len(now['losses'])} steps)"
+        )
+        return (None if same else f"the reproducible job's {text} from the baseline's"), text
+    was, is_ = _last_fifth(base["losses"]), _last_fifth(now["losses"])
+    if was is None or is_ is None:
+        return "no training losses to compare with the baseline's", "no losses"
+    if not math.isfinite(is_):
+        return f"the loss got worse: it is {is_} at the end (baseline {was:.4f})", f"loss {is_}"
+    limit = was + abs(was) * tolerance
+    text = f"last-fifth loss {is_:.4f} vs baseline {was:.4f} (limit {limit:.4f}, +{tolerance:.0%})"
+    return (f"the loss got worse: {text}" if is_ > limit else None), text
+
+
+def _speed_problem(base: dict, now: dict, tolerance: float) -> tuple[str | None, str]:
+    was, is_ = base.get("speed") or {}, now.get("speed") or {}
+    if not was.get("steps_per_s") or not is_.get("steps_per_s"):
+        return None, "speed not compared (no timed steps in one of the runs)"
+    ratio = is_["steps_per_s"] / was["steps_per_s"]
+    text = (
+        f"{is_['steps_per_s']:.1f} steps/s vs baseline {was['steps_per_s']:.1f}: {ratio:.0%} "
+        f"(at least {1 - tolerance:.0%}; machines {is_.get('machine_gflops') or 0:.0f} and "
+        f"{was.get('machine_gflops') or 0:.0f} GFLOP/s)"
+    )
+    return (f"it got slower: {text}" if ratio < 1 - tolerance else None), text
+
+
+def check_regression(
+    baseline: dict[str, Any],
+    current: dict[str, Any],
+    baseline_name: str,
+    loss_tolerance: float = DEFAULT_LOSS_TOLERANCE,
+    speed_tolerance: float = DEFAULT_SPEED_TOLERANCE,
+    seconds: float = 0.0,
+) -> CheckResult:
+    """Judge the current run's summary against the baseline's."""
+    started = time.monotonic()
+    problems: list[str] = []
+    changed = _identity_changes(baseline["identity"], current["identity"])
+    if changed:
+        problems.append(
+            f"the job is not the one {baseline_name} was made from ({'; '.join(changed)}): "
+            "a new baseline is due (uai-harness baseline RUN)"
+        )
+    loss_problem, loss_text = _loss_problem(
+        baseline, current, loss_tolerance, bool(current["identity"].get("reproducible"))
+    )
+    speed_problem, speed_text = _speed_problem(baseline, current, speed_tolerance)
+    lost = [
+        f"{name} ({baseline['verdicts'][name]} -> {current['verdicts'].get(name, 'not planned')})"
+        for name in sorted(baseline["verdicts"])
+        if baseline["verdicts"][name] == PASSED and current["verdicts"].get(name) != PASSED
+    ]
+    appeared = sorted(set(current["outputs"]) - set(baseline["outputs"]))
+    gone = sorted(set(baseline["outputs"]) - set(current["outputs"]))
+    problems += [p for p in (loss_problem,) if p]
+    if lost:
+        problems.append(f"checks that passed in the baseline no longer do: {', '.join(lost)}")
+    if appeared:
+        problems.append(f"new files under output_dir: {', '.join(appeared[:5])}")
+    if gone:
+        problems.append(f"files the baseline wrote are missing: {', '.join(gone[:5])}")
+    problems += [p for p in (speed_problem,) if p]
+    version_note = (
+        "code unchanged"
+        if baseline["version"] == current["version"]
+        else f"code changed since the baseline ({_version_text(baseline)} -> "
+        f"{_version_text(current)})"
+    )
+    evidence = {
+        "baseline": baseline_name,
+        "loss": loss_text,
+        "speed": speed_text,
+        "version": version_note,
+        "baseline_losses": baseline["losses"],
+        "outputs_appeared": appeared,
+        "outputs_gone": gone,
+        "checks_lost": lost,
+    }
+    message = f"as good as {baseline_name}: {loss_text}; {speed_text}; same outputs; {version_note}"
+    return CheckResult.from_findings(
+        NAME, problems, [], message, evidence=evidence, seconds=seconds + time.monotonic() - started
+    )
+
+
+def _version_text(summary: dict) -> str:
+    version = summary["version"]
+    value = version.get("id") or version.get("sha256") or "?"
+    return f"{version.get('kind')} {str(value).removeprefix('sha256:')[:12]}"

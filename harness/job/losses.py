@@ -1,0 +1,281 @@
+"""A job's training loss per step, from whichever of its own records says the most.
+
+Sources (`harness.jobshapes`): scalar summaries in event files anywhere under
+output_dir whose tag names a loss (`LOSS_TAGS`; evaluation folders such as `eval/` or
+`validation/` are never read), loss lines on the job's output (`STDOUT_SHAPES`, Keras
+progress lines; ANSI styling stripped first) and `metrics.jsonl` lines. Every source
+with points is a candidate; the winner names the job's total loss (tier 1 before a
+part of it such as a cross-entropy), then counts global steps (Keras numbers its
+`epoch_loss` by epoch and its `batch_loss` anew in every run: a rerun's steps could
+not be told from a restart), then has the most points in the phase, then is the most
+precise (events, then metrics.jsonl, then stdout). A user's `--loss-tag` or
+`--loss-regex` replaces the automatic candidates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from harness.jobshapes import (
+    ANSI_ESCAPE,
+    GLOBAL_STEPS,
+    KERAS_EPOCH,
+    KERAS_PROGRESS,
+    LOSS_TAGS,
+    STDOUT_SHAPES,
+    is_eval_folder,
+    loss_tag,
+)
+
+METRICS_FILE = "metrics.jsonl"
+EVENTS_GLOB = "events.out.tfevents.*"
+_KIND_ORDER = {"events": 0, "metrics.jsonl": 1, "stdout": 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSeries:
+    """Loss per step and where it was read (`events:<tag>`, `stdout:<shape>`, ...), with
+    every candidate source seen and its number of points."""
+
+    values: dict[int, float]
+    source: str
+    candidates: dict[str, int] = dataclasses.field(default_factory=dict)
+    steps: str = GLOBAL_STEPS  # what the step numbers count (`harness.jobshapes.LossTag`)
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def describe(self) -> str:
+        others = {s: n for s, n in self.candidates.items() if s != self.source}
+        seen = ", ".join(f"{s} ({n})" for s, n in others.items())
+        return self.source + (f"; also seen: {seen}" if seen else "")
+
+
+NO_LOSSES = LossSeries({}, "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSettings:
+    """A user's own loss sources, replacing the automatic ones: summary tags, a regex."""
+
+    tags: tuple[str, ...] = ()
+    regex: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.regex is not None:
+            try:
+                pattern = re.compile(self.regex)
+            except re.error as err:
+                raise ValueError(f"--loss-regex {self.regex!r} is not a regex: {err}") from err
+            if not {"step", "loss"} <= set(pattern.groupindex):
+                raise ValueError(
+                    f"--loss-regex {self.regex!r} needs the named groups (?P<step>...) "
+                    "and (?P<loss>...)"
+                )
+
+    @property
+    def forced(self) -> bool:
+        return bool(self.tags) or self.regex is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Candidate:
+    series: LossSeries
+    tier: int
+    kind: str
+    preference: int = 0  # among equals, the earlier known tag (a total before a clone's loss)
+
+    def rank(self) -> tuple:
+        counted = self.series.steps != GLOBAL_STEPS
+        points = -len(self.series.values)
+        return (self.tier, counted, points, _KIND_ORDER[self.kind], self.preference)
+
+
+def choose(candidates: list[_Candidate]) -> LossSeries:
+    """The winning candidate, carrying the list of every candidate seen."""
+    seen = {c.series.source: len(c.series.values) for c in candidates if c.series}
+    present = [c for c in candidates if c.series]
+    if not present:
+        return LossSeries({}, "none", seen)
+    best = min(present, key=_Candidate.rank)
+    return dataclasses.replace(best.series, candidates=seen)
+
+
+def event_candidates(
+    scalars: dict[tuple[str, ...], dict[str, dict[int, float]]], settings: LossSettings
+) -> list[_Candidate]:
+    """One candidate per loss tag, merged over the non-evaluation folders holding it."""
+    merged: dict[str, dict[int, float]] = {}
+    for folder, tags in scalars.items():
+        if is_eval_folder(folder):
+            continue
+        for tag, values in tags.items():
+            merged.setdefault(tag, {}).update(values)
+    found = []
+    for tag, values in merged.items():
+        known = loss_tag(tag)
+        steps = known.steps if known else GLOBAL_STEPS
+        tier = 1 if tag in settings.tags else None if settings.forced or not known else known.tier
+        if tier is not None:
+            series = LossSeries(dict(sorted(values.items())), f"events:{tag}", steps=steps)
+            preference = LOSS_TAGS.index(known) if known else 0
+            found.append(_Candidate(series, tier, "events", preference))
+    return found
+
+
+def stdout_candidates(log_text: str, settings: LossSettings) -> list[_Candidate]:
+    if settings.forced and settings.regex is None:
+        return []
+    parsers = (
+        [StdoutParser({"--loss-regex": re.compile(settings.regex)})]
+        if settings.regex is not None
+        else [StdoutParser({s.name: re.compile(s.pattern)}) for s in STDOUT_SHAPES]
+        + [StdoutParser({}, keras=True)]
+    )
+    lines = clean_lines(log_text)
+    found = []
+    for parser in parsers:
+        values = {}
+        for line in lines:
+            if hit := parser.feed(line):
+                values[hit[0]] = hit[1]
+        if values:
+            source = f"stdout:{parser.shape}"
+            found.append(_Candidate(LossSeries(dict(sorted(values.items())), source), 1, "stdout"))
+    return found
+
+
+def clean_lines(log_text: str) -> list[str]:
+    """A log's lines without ANSI styling; Keras's carriage-return rewrites count as lines."""
+    return ANSI_ESCAPE.sub("", log_text).replace("\r", "\n").splitlines()
+
+
+class StdoutParser:
+    """Reads loss lines one at a time in the given shapes (Keras's with `keras`), keeping
+    the Keras epoch counter between lines; the console shows live progress with it."""
+
+    def __init__(self, patterns: dict[str, re.Pattern[str]] | None = None, keras: bool = True):
+        self._patterns = (
+            patterns
+            if patterns is not None
+            else {shape.name: re.compile(shape.pattern) for shape in STDOUT_SHAPES}
+        )
+        self._keras = keras
+        self._epoch: int | None = None
+        self.shape: str | None = None  # the shape of the first line that matched
+
+    @classmethod
+    def for_regex(cls, regex: str | None) -> StdoutParser:
+        """The parser of a user's --loss-regex, else of every common shape."""
+        if regex is None:
+            return cls()
+        return cls({"--loss-regex": re.compile(regex)}, keras=False)
+
+    def feed(self, line: str) -> tuple[int, float] | None:
+        """(step, loss) when the line reports one."""
+        line = ANSI_ESCAPE.sub("", line)
+        for shape, pattern in self._patterns.items():
+            if (match := pattern.search(line)) and (loss := _float(match["loss"])) is not None:
+                return self._found(shape, int(match["step"]), loss)
+        if not self._keras:
+            return None
+        if header := KERAS_EPOCH.match(line):
+            self._epoch = int(header["epoch"])
+        elif self._epoch is not None and (progress := KERAS_PROGRESS.match(line)):
+            loss = _float(progress["loss"])
+            if loss is not None:
+                step = (self._epoch - 1) * int(progress["batches"]) + int(progress["batch"])
+                return self._found("keras", step, loss)
+        return None
+
+    def _found(self, shape: str, step: int, loss: float) -> tuple[int, float]:
+        self.shape = self.shape or shape
+        return step, loss
+
+
+def parse_stdout_losses(log_text: str, regex: str | None = None) -> LossSeries:
+    """The best stdout series of a log (a user's regex, else the common shapes)."""
+    return choose(stdout_candidates(log_text, LossSettings(regex=regex)))
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text.rstrip(".,;"))
+    except ValueError:
+        return None
+
+
+def read_metrics(path: str | os.PathLike[str], offset: int = 0) -> dict[int, float]:
+    """Loss per step from a `metrics.jsonl`, from byte `offset` on.
+
+    A last line without its newline is a write cut short by a kill and is ignored;
+    a bad line anywhere else is a ValueError naming file and line.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        lines = handle.read().decode("utf-8", errors="replace").split("\n")
+    losses: dict[int, float] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            losses[int(row["step"])] = float(row["loss"])
+        except (ValueError, KeyError, TypeError) as error:
+            if number == len(lines):
+                break
+            raise ValueError(
+                f"{path}: line {number} after byte {offset} is not a metrics line"
+            ) from error
+    return losses
+
+
+def metrics_candidate(values: dict[int, float]) -> _Candidate:
+    return _Candidate(LossSeries(dict(sorted(values.items())), METRICS_FILE), 1, "metrics.jsonl")
+
+
+def events(path: Path) -> Iterator:
+    """The events of one file; a file cut short by a kill yields what was complete."""
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    try:
+        for raw in tf.data.TFRecordDataset(str(path)):
+            yield event_pb2.Event.FromString(raw.numpy())
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError):
+        return
+
+
+def read_scalars(path: Path, skip: int = 0) -> Iterator[tuple[int, str, float]]:
+    """(step, tag, value) of every scalar in one event file after its first `skip` records."""
+    for step, tag, value, _ in read_timed_scalars(path, skip):
+        yield step, tag, value
+
+
+def read_timed_scalars(path: Path, skip: int = 0) -> Iterator[tuple[int, str, float, float]]:
+    """(step, tag, value, wall time) of every scalar after the file's first `skip` records."""
+    for index, event in enumerate(events(path)):
+        if index < skip:
+            continue
+        for value in event.summary.value:
+            scalar = _scalar(value)
+            if scalar is not None:
+                yield int(event.step), value.tag, scalar, float(event.wall_time)
+
+
+def _scalar(value) -> float | None:
+    """A summary value's number: TF1 `simple_value`, or a TF2 scalar tensor."""
+    if value.HasField("simple_value"):
+        return float(value.simple_value)
+    if value.HasField("tensor"):
+        import tensorflow as tf
+
+        array = tf.make_ndarray(value.tensor)
+        if array.size == 1 and array.dtype.kind in "fiu":
+            return float(array.reshape(()))
+    return None

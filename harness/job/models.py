@@ -1,0 +1,288 @@
+"""Model files a job saves, read as variable name -> array without rebuilding the model.
+
+Formats (`harness.jobshapes.MODEL_FORMATS`): TensorFlow checkpoints (V2 prefixes and
+V1 files a `checkpoint` index lists, through `tf.train.load_checkpoint`), Keras HDF5
+files (whole models and weights, Keras 2 and 3 layouts, through h5py), Keras 3
+`.keras` archives (the `model.weights.h5` inside them) and SavedModel folders (their
+`variables/` checkpoint). Names are shown without TensorFlow's object-graph suffix
+(`/.ATTRIBUTES/VARIABLE_VALUE`); Keras files name each weight `<layer>/vars/<i>`, its
+place in the layer (kernel 0, bias 1 for Dense), whichever format holds it.
+
+A file's step is the global step (or optimizer iteration count) saved in it; only a
+checkpoint without one takes the `-N` of a checkpoint-like name (`model.ckpt-200`).
+Only a TensorFlow checkpoint that carries a step is one a job can resume from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import math
+import re
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from harness.jobshapes import STEP_SUFFIX, STEP_VARIABLES
+
+CHECKPOINT = "TF checkpoint"
+KERAS_H5 = "Keras HDF5"
+KERAS_ARCHIVE = "Keras archive"
+SAVED_MODEL = "SavedModel"
+KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+_OBJECT_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+# Entries of object-based checkpoints that are bookkeeping, not model state.
+_BOOKKEEPING = re.compile(r"^_CHECKPOINTABLE_OBJECT_GRAPH$|^save_counter(/|$)")
+# Leftovers of interrupted saves (ours, tf.train.Saver's, CheckpointManager's).
+_PARTIAL = re.compile(r"\.tmp-save-|_temp[/_]|\.tempstate|-tmp\d*$")
+
+
+class ModelReadError(ValueError):
+    """A file looked like a model but could not be read; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFile:
+    """One saved model: where (a prefix, a file or a folder), its format and its step."""
+
+    path: Path
+    kind: str = CHECKPOINT
+    step: int | None = None
+
+    @property
+    def resumable(self) -> bool:
+        """Whether a job can resume from it: a TensorFlow checkpoint carrying a step."""
+        return self.kind == CHECKPOINT and self.step is not None
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Variable name -> shape, bookkeeping and optimizer state left out."""
+        return {name: tuple(np.shape(v)) for name, v in self.values().items()}
+
+    def values(self, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Numeric variable values by name (all of them, or `names`)."""
+        found = _read(self.path, self.kind)
+        if names is None:
+            return dict(found)
+        return {name: found[name] for name in names if name in found}
+
+
+def read_model(path: Path) -> ModelFile:
+    """`path` as a model file of whichever format it is; ModelReadError when none."""
+    kind = _kind(path)
+    if kind is None:
+        raise ModelReadError(
+            f"{path} is neither a TensorFlow checkpoint, a Keras .h5/.keras file nor a "
+            "SavedModel folder"
+        )
+    return ModelFile(path, kind, _step(path, kind))
+
+
+def _kind(path: Path) -> str | None:
+    if path.is_dir():
+        return SAVED_MODEL if _saved_model_variables(path) is not None else None
+    if path.suffix.lower() == ".keras" and zipfile.is_zipfile(path):
+        return KERAS_ARCHIVE
+    if path.suffix.lower() in (".h5", ".hdf5") and _is_hdf5(path):
+        return KERAS_H5
+    return CHECKPOINT if is_checkpoint(path) else None
+
+
+def find_models(folder: Path, exclude: Iterable[Path] = ()) -> list[ModelFile]:
+    """Every complete model file under `folder`, oldest step first (no step first)."""
+    if not folder.is_dir():
+        return []
+    skipped = {Path(p) for p in exclude}
+    saved_models = {p.parent for p in folder.rglob("saved_model.pb*")}
+    candidates: set[Path] = set(saved_models)
+    for index in folder.rglob("*.index"):
+        if not any(index.is_relative_to(saved) for saved in saved_models):
+            candidates.add(index.with_suffix(""))
+    for state in folder.rglob("checkpoint"):
+        if state.is_file():
+            candidates.update(_listed_v1_files(state))
+    for suffix in KERAS_SUFFIXES:
+        candidates.update(p for p in folder.rglob(f"*{suffix}") if p.is_file())
+    found = []
+    for path in candidates:
+        if _PARTIAL.search(path.name) or path in skipped or any(s in path.parents for s in skipped):
+            continue
+        kind = _kind(path)
+        if kind is not None:
+            found.append(ModelFile(path, kind, _step(path, kind)))
+    return sorted(found, key=_age)
+
+
+def _age(model: ModelFile) -> tuple:
+    mtime = model.path.stat().st_mtime if model.path.exists() else 0.0
+    return (model.step is not None, model.step or 0, mtime, str(model.path))
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _read(path: Path, kind: str) -> dict[str, np.ndarray]:
+    stamp = _stamp(path, kind)
+    return _read_cached(path, kind, stamp)
+
+
+def _stamp(path: Path, kind: str) -> tuple:
+    """What changes when the file is rewritten: re-read then, never otherwise."""
+    files = [path] if path.is_file() else sorted(path.parent.glob(path.name + ".*"))
+    if kind == SAVED_MODEL:
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists())
+
+
+@functools.lru_cache(maxsize=16)
+def _read_cached(path: Path, kind: str, stamp: tuple) -> dict[str, np.ndarray]:
+    del stamp  # part of the cache key only
+    if kind == CHECKPOINT:
+        return _checkpoint_values(path)
+    if kind == SAVED_MODEL:
+        return _checkpoint_values(_saved_model_variables(path))
+    if kind == KERAS_ARCHIVE:
+        with zipfile.ZipFile(path) as archive:
+            inner = next((n for n in archive.namelist() if n.endswith(".weights.h5")), None)
+            if inner is None:
+                raise ModelReadError(f"{path}: a .keras archive without model.weights.h5")
+            return _h5_values(io.BytesIO(archive.read(inner)), path)
+    return _h5_values(path, path)
+
+
+def _checkpoint_values(prefix: Path) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(prefix))
+    values = {}
+    for key in sorted(reader.get_variable_to_shape_map()):
+        if _BOOKKEEPING.search(key) or "/.OPTIMIZER_SLOT/" in key:
+            continue
+        value = np.asarray(reader.get_tensor(key))
+        if value.dtype.kind in "biuf":
+            values[key.removesuffix(_OBJECT_SUFFIX)] = value
+    return values
+
+
+def _is_hdf5(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def _h5_values(source, shown: Path) -> dict[str, np.ndarray]:
+    """Keras weights from an HDF5 file: the Keras 2 / legacy layout (`layer_names` and
+    `weight_names` attributes, under `model_weights` for a whole model) or Keras 3's
+    (`layers/<layer>/vars/<i>`, named by each `vars` group's `name`)."""
+    import h5py
+
+    try:
+        with h5py.File(source, "r") as handle:
+            weights = handle["model_weights"] if "model_weights" in handle else handle
+            if "layer_names" in weights.attrs:
+                return _legacy_h5(weights)
+            if "layers" in handle or "vars" in handle:
+                return _keras3_h5(handle)
+    except OSError as err:
+        raise ModelReadError(f"{shown}: not a readable HDF5 file ({err})") from err
+    raise ModelReadError(f"{shown}: an HDF5 file without Keras weights")
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _legacy_h5(weights) -> dict[str, np.ndarray]:
+    """Named like Keras 3's files, `<layer>/vars/<i>` in the layer's weight order, so a
+    model saved as `.h5` compares with the same model saved as `.keras`."""
+    values = {}
+    for layer in weights.attrs["layer_names"]:
+        layer = _text(layer)
+        group = weights[layer]
+        for index, name in enumerate(group.attrs.get("weight_names", [])):
+            values[f"{layer}/vars/{index}"] = np.asarray(group[_text(name)])
+    return values
+
+
+def _keras3_h5(handle) -> dict[str, np.ndarray]:
+    import h5py
+
+    values: dict[str, np.ndarray] = {}
+
+    def visit(group, names: tuple[str, ...]) -> None:
+        for key, item in group.items():
+            if key == "optimizer" and not names:
+                continue
+            if not isinstance(item, h5py.Group):
+                continue
+            if key == "vars":
+                for index in sorted(item, key=int):
+                    values["/".join([*names, "vars", index])] = np.asarray(item[index])
+                continue
+            named = _text(item["vars"].attrs.get("name", key)) if "vars" in item else key
+            visit(item, names if key == "layers" else (*names, named))
+
+    visit(handle, ())
+    return values
+
+
+def _saved_model_variables(folder: Path) -> Path | None:
+    prefix = folder / "variables" / "variables"
+    has_graph = (folder / "saved_model.pb").is_file() or (folder / "saved_model.pbtxt").is_file()
+    return prefix if has_graph and prefix.with_suffix(".index").is_file() else None
+
+
+def is_checkpoint(path: Path) -> bool:
+    """Whether `tf.train.load_checkpoint` opens `path` (a V1 file or a V2 prefix)."""
+    import tensorflow as tf
+
+    try:
+        tf.train.load_checkpoint(str(path))
+    except (tf.errors.OpError, ValueError):
+        return False
+    return True
+
+
+def _listed_v1_files(state: Path) -> set[Path]:
+    """Files a TF1 `checkpoint` index lists that are single V1 checkpoint files."""
+    listed = set()
+    for line in state.read_text(errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() not in ("model_checkpoint_path", "all_model_checkpoint_paths"):
+            continue
+        path = Path(value.strip().strip('"'))
+        path = path if path.is_absolute() else state.parent / path
+        if not path.exists():  # an absolute path from another machine: same name, this folder
+            path = state.parent / path.name
+        if path.is_file() and not path.with_name(path.name + ".index").exists():
+            listed.add(path)
+    return listed
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def _step(path: Path, kind: str) -> int | None:
+    """The saved global step (or optimizer iterations); else a checkpoint-like `-N`."""
+    if kind in (CHECKPOINT, SAVED_MODEL):
+        saved = _saved_step(_saved_model_variables(path) if kind == SAVED_MODEL else path)
+        if saved is not None or kind == SAVED_MODEL:
+            return saved
+        match = STEP_SUFFIX.search(path.name)
+        return int(match["step"]) if match else None
+    return None
+
+
+def _saved_step(prefix: Path) -> int | None:
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(prefix))
+    names = reader.get_variable_to_shape_map()
+    for name in STEP_VARIABLES:
+        if name in names:
+            value = np.asarray(reader.get_tensor(name))
+            if value.size == 1 and value.dtype.kind in "iuf" and math.isfinite(float(value)):
+                return int(value)
+    return None

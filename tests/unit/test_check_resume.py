@@ -1,0 +1,100 @@
+"""resume on crafted runs (harness/checks/resume.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.checks import resume
+from harness.checks.resume import Rerun
+from harness.record import FAILED, PASSED, WARNING
+
+FIRST = {s: 3.0 - s / 50 for s in range(1, 101)}  # 2.98 -> 1.0
+
+
+def _rerun(losses, final=120, target=120, first_step=100, **kw) -> Rerun:
+    return Rerun(first_step, 100, kw.pop("first_losses", FIRST), losses, final, target, **kw)
+
+
+def test_a_rerun_that_continues_passes() -> None:
+    result = resume.check_resume(_rerun({101: 0.99, 110: 0.9, 120: 0.85}))
+    assert result.status == PASSED and "first logged step 101" in result.message
+
+
+def test_a_rerun_that_starts_over_fails() -> None:
+    result = resume.check_resume(_rerun({1: 2.98, 120: 0.9}))
+    assert result.status == FAILED and "it started over" in result.message
+
+
+def test_a_rerun_whose_loss_goes_back_to_the_start_fails_even_with_continued_steps() -> None:
+    result = resume.check_resume(_rerun({101: 2.9, 120: 2.5}))
+    assert result.status == FAILED and "did not continue" in result.message
+
+
+def test_a_second_resume_is_held_to_the_whole_training_not_a_plateau() -> None:
+    # Losses from a cluster run: trained 1-60 from scratch, resumed 61-70 on its plateau,
+    # then resumed single-node at 71. Against the plateau alone its noise reads as "back
+    # to the start"; against the whole training the rerun plainly continued.
+    plateau = {61: 0.464, 62: 0.471, 63: 0.324, 64: 0.468, 65: 0.445}
+    plateau |= {66: 0.337, 67: 0.304, 68: 0.398, 69: 0.362, 70: 0.296}
+    scratch = {s: 6.6 * 0.95**s for s in range(1, 61)}  # 6.27 -> 0.30
+    rerun = {71: 0.433, 80: 0.290}
+    noisy = resume.check_resume(Rerun(70, 70, plateau, rerun, 80, 80))
+    assert noisy.status == FAILED and "did not continue" in noisy.message
+    whole = resume.check_resume(Rerun(70, 70, {**scratch, **plateau}, rerun, 80, 80))
+    assert whole.status == PASSED, whole.message
+
+
+def test_a_rerun_short_of_the_target_or_silent_fails() -> None:
+    short = resume.check_resume(_rerun({101: 1.0}, final=110))
+    assert short.status == FAILED and "not the target 120" in short.message
+    silent = resume.check_resume(_rerun({}))
+    assert "logged no loss" in silent.message
+
+
+def test_a_first_run_short_of_its_target_fails() -> None:
+    result = resume.check_resume(_rerun({91: 1.0, 120: 0.9}, first_step=90))
+    assert result.status == FAILED
+    assert "last checkpoint is at step 90, short of its target 100" in result.message
+
+
+def test_non_finite_losses_or_variables_after_resuming_fail_naming_them() -> None:
+    nan = resume.check_resume(_rerun({101: float("nan"), 120: float("nan")}, non_finite=["w/b"]))
+    assert nan.status == FAILED
+    assert "not finite from step 101" in nan.message
+    assert "non-finite values: w/b" in nan.message
+
+
+def test_a_rerun_that_crashes_fails_with_its_reason() -> None:
+    crashed = resume.check_resume(_rerun({}, final=None, failure="exited with status 1"))
+    assert crashed.status == FAILED
+    assert "the rerun on its own checkpoints exited with status 1" in crashed.message
+
+
+def test_no_checkpoint_carrying_a_step_is_a_warning_unless_the_rerun_crashes() -> None:
+    facts = _rerun({1: 2.9, 120: 1.0}, first_step=None, final=None, saved=["model.ckpt"])
+    warned = resume.check_resume(facts)
+    assert warned.status == WARNING
+    assert "no resume logic" in warned.message and "model.ckpt" in warned.message
+    assert "starts over" in warned.message
+    crashed = resume.check_resume(
+        _rerun({}, first_step=None, final=None, failure="exited with status 2")
+    )
+    assert crashed.status == FAILED and "exited with status 2" in crashed.message
+
+
+def test_epochs_are_scaled_to_steps_by_the_first_run() -> None:
+    # 4 epochs took 100 steps; the rerun's 6 epochs must end at step 150.
+    facts = Rerun(100, 4, FIRST, {101: 0.99, 150: 0.8}, 150, 6, unit="epochs")
+    assert resume.check_resume(facts).status == PASSED
+    short = Rerun(100, 4, FIRST, {101: 0.99, 125: 0.8}, 125, 6, unit="epochs")
+    assert "not the target 150" in resume.check_resume(short).message
+
+
+def test_a_rerun_that_restores_the_pretrained_file_again_fails() -> None:
+    pretrained = {"b": np.zeros(50)}
+    before = {"b": np.ones(50)}
+    facts = _rerun({101: 1.0})
+    again = resume.check_resume(facts, pretrained, before, {"b": np.full(50, 0.1)})
+    assert again.status == FAILED and "restored the pretrained file again" in again.message
+    kept = resume.check_resume(facts, pretrained, before, {"b": np.full(50, 1.05)})
+    assert kept.status == PASSED
