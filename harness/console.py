@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from harness.job import StdoutParser
-from harness.record import FAILED, NOT_RUN, PASSED, CheckResult
+from harness.record import FAILED, NOT_RUN, PASSED, WARNING, CheckResult
 from harness.redaction import Redactor
 
 PLAIN_PROGRESS_EVERY_S = 10.0
@@ -28,7 +28,12 @@ def make_console(stderr: bool = False, quiet: bool = False) -> Console:
     return console
 
 
-_MARKS = {PASSED: "[green]PASS[/]", FAILED: "[red]FAIL[/]", NOT_RUN: "[yellow]NOT RUN[/]"}
+_MARKS = {
+    PASSED: "[green]PASS[/]",
+    WARNING: "[yellow]WARN[/]",
+    FAILED: "[red]FAIL[/]",
+    NOT_RUN: "[yellow]NOT RUN[/]",
+}
 
 
 class ConsoleReporter:
@@ -46,7 +51,7 @@ class ConsoleReporter:
         self._status = None
         self._phase = ""
         self._target: int | None = None
-        self._parser = StdoutParser(loss_regex)
+        self._parser = StdoutParser.for_regex(loss_regex)
         self._started = self._last_plain = time.monotonic()
         self._first_step: tuple[int, float] | None = None
 
@@ -59,7 +64,7 @@ class ConsoleReporter:
     def phase(self, name: str, detail: str, target_step: int | None) -> None:
         self.close()
         self._phase, self._target = name, target_step
-        self._parser = StdoutParser(self.loss_regex)
+        self._parser = StdoutParser.for_regex(self.loss_regex)
         self._started = self._last_plain = time.monotonic()
         self._first_step = None
         self._print(f"[bold cyan]▶ {escape(name)}[/] ", detail[:160])
@@ -105,8 +110,6 @@ class ConsoleReporter:
         self.close()
         mark = _MARKS.get(result.status, "[dim]N/A[/]")
         self._print(f"  {mark} {escape(result.name)}: ", result.message)
-        for warning in result.warnings:
-            self._print("    [yellow]warning:[/] ", warning)
 
     def close(self) -> None:
         if self._status is not None:

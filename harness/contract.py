@@ -108,16 +108,30 @@ class PlatformRoot:
             raise ValueError(f"{container_path} is not under {CONTAINER_WORK_DIR}")
         return self.work_dir / relative
 
-    def install_code(self, code_path: Path) -> None:
-        """Copy a code folder to work_dir, as the platform's pack tool puts it at /data."""
+    def install_code(self, code_path: Path) -> list[str]:
+        """Copy a code folder to work_dir, as the platform's pack tool puts it at /data
+        (links as links); returns what was left out and why: the folder's own top-level
+        `data/` and `output/`, which the platform's mounts shadow, and the folder holding
+        this root when the run lives inside the code."""
         if not code_path.is_dir():
             raise FileNotFoundError(f"code path {code_path} is not a folder")
-        shutil.copytree(
-            code_path,
-            self.work_dir,
-            dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "data", "output"),
-        )
+        left_out: list[str] = []
+
+        def ignore(directory: str, names: list[str]) -> set[str]:
+            skipped = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
+            here = Path(directory)
+            for name in names:
+                path = here / name
+                if path == self.root or path in self.root.parents:
+                    skipped.add(name)
+                    left_out.append(f"{path.relative_to(code_path)}/ (it holds this run)")
+                elif here == code_path and name in ("data", "output") and path.is_dir():
+                    skipped.add(name)
+                    left_out.append(f"{name}/ (the platform mounts /data/{name} over it)")
+            return skipped
+
+        shutil.copytree(code_path, self.work_dir, dirs_exist_ok=True, symlinks=True, ignore=ignore)
+        return left_out
 
     def hand_back(self, uid: int | None = None, gid: int | None = None) -> None:
         """Give files a root-run container wrote back to the invoking user."""
@@ -147,17 +161,30 @@ def job_command(
 
 
 def container_shell_command(
-    mainfile: str, train_params: list[str], num_gpus: int = 0, append_platform_flags: bool = True
+    mainfile: str,
+    train_params: list[str],
+    num_gpus: int = 0,
+    append_platform_flags: bool = True,
+    paths: PlatformPaths = CONTAINER_PATHS,
+    python: str = PLATFORM_PYTHON,
+    raw_params: str | None = None,
 ) -> str:
-    """The exact `/bin/bash -c` string the platform runs inside the image."""
+    """The exact `/bin/bash -c` string the platform runs inside the image (for `paths` and
+    `python` other than the platform's, the same line pointed at them). `raw_params` is
+    the user's parameter text as typed, pasted in as the platform pastes it: its quotes,
+    substitutions and newlines mean to this shell what they mean there."""
     command = job_command(
         mainfile,
-        train_params,
-        CONTAINER_PATHS,
+        [] if raw_params is not None else train_params,
+        paths,
+        python,
         num_gpus=num_gpus,
         append_platform_flags=append_platform_flags,
     )
-    return f"cd {CONTAINER_WORK_DIR} && " + " ".join(shlex.quote(part) for part in command)
+    quoted = [shlex.quote(part) for part in command]
+    if raw_params is not None:
+        quoted.insert(2, raw_params)
+    return f"cd {shlex.quote(paths.work_dir)} && " + " ".join(quoted)
 
 
 def job_path_in_container(job_path: str, base: str) -> str:

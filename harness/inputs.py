@@ -13,18 +13,21 @@ import os
 import shutil
 from pathlib import Path
 
-from harness.job import is_checkpoint
+from harness import snapshot
+from harness.job import ModelReadError, is_checkpoint, read_model
+from harness.job.models import CHECKPOINT
 
 LARGE_SAMPLE_BYTES = 2 * 1024**3
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSample:
-    """A data folder that passed inspection: its files and total size."""
+    """A data folder that passed inspection: its files, total size and their hashes."""
 
     path: Path
     files: int
     bytes: int
+    hashes: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
 
     def describe(self) -> str:
         return f"{self.path}: {self.files} files, {self.bytes / 1e6:.1f} MB"
@@ -34,8 +37,22 @@ class DataSample:
         return self.bytes > LARGE_SAMPLE_BYTES
 
     def copy_to(self, data_dir: Path) -> None:
-        """Copy the sample's contents into `data_dir` (links inside it stay links)."""
+        """Copy the sample's contents into `data_dir` (mounted read-only where the backend
+        can). Links stay links, each made relative inside the copy: an absolute one
+        would point back at the user's own file, which a job could change through it."""
         shutil.copytree(self.path, data_dir, symlinks=True, dirs_exist_ok=True)
+        source = self.path.resolve()
+        for link in [p for p in data_dir.rglob("*") if p.is_symlink()]:
+            original = self.path / link.relative_to(data_dir)
+            target = (original.parent / os.readlink(original)).resolve()
+            copy = data_dir / target.relative_to(source)
+            link.unlink()
+            link.symlink_to(os.path.relpath(copy, link.parent))
+
+    def changed(self) -> list[str]:
+        """Files of the user's own sample whose bytes differ from when it was inspected."""
+        now = snapshot.hash_tree(self.path)
+        return sorted(p for p in set(now) | set(self.hashes) if now.get(p) != self.hashes.get(p))
 
 
 def inspect_data(path: Path) -> DataSample:
@@ -68,46 +85,73 @@ def inspect_data(path: Path) -> DataSample:
             size += item.lstat().st_size
     if files == 0:
         raise ValueError(f"--data {path} holds no files")
-    return DataSample(path, files, size)
+    return DataSample(path, files, size, snapshot.hash_tree(path))
 
 
 @dataclasses.dataclass(frozen=True)
 class PretrainedFile:
-    """A checkpoint that `tf.train.load_checkpoint` reads: a V1 file or a V2 prefix."""
+    """A pretrained model the harness can read: a TensorFlow checkpoint (V1 file or V2
+    prefix), a Keras `.h5`/`.keras` file or a SavedModel folder."""
 
-    prefix: Path
+    path: Path
     files: tuple[Path, ...]
     variables: int
+    kind: str = CHECKPOINT
+    hashes: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
+
+    def changed(self) -> list[str]:
+        """Its files whose bytes differ from when it was inspected."""
+        now = _hash_files(self.files)
+        return sorted(p for p in set(now) | set(self.hashes) if now.get(p) != self.hashes.get(p))
 
     def copy_to(self, target: Path) -> Path:
-        """Copy its files so that `target` becomes the checkpoint's file (V1) or prefix (V2)."""
+        """Copy it so that `target` becomes the checkpoint's file or prefix (or the folder)."""
         target.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            shutil.copytree(self.path, target, dirs_exist_ok=True)
+            return target
         for file in self.files:
-            shutil.copy2(file, target.with_name(target.name + file.name[len(self.prefix.name) :]))
+            shutil.copy2(file, target.with_name(target.name + file.name[len(self.path.name) :]))
         return target
 
 
 def inspect_pretrained(path: Path) -> PretrainedFile:
-    """The checkpoint at `path` (a V1 file, a V2 prefix, or a folder holding one), or
-    ValueError naming what is wrong with it."""
-    import tensorflow as tf
-
-    prefix = path
-    if path.is_dir():
-        prefix = _single_prefix_in(path)
-    elif not path.exists() and not path.with_name(path.name + ".index").exists():
+    """The model at `path` (a checkpoint file or V2 prefix, a folder holding one, a Keras
+    file or a SavedModel folder), or ValueError naming what is wrong with it."""
+    if not path.exists() and not path.with_name(path.name + ".index").exists():
         raise ValueError(f"--pretrained {path} does not exist (neither a file nor a V2 prefix)")
+    prefix = path
+    if path.is_dir() and not (path / "saved_model.pb").is_file():
+        prefix = _single_prefix_in(path)
     try:
-        reader = tf.train.load_checkpoint(str(prefix))
-    except (tf.errors.OpError, ValueError) as err:
+        model = read_model(prefix)
+        variables = len(model.values())
+    except (ModelReadError, ValueError, OSError) as err:
         reason = " ".join(str(err).split())[:200]
         raise ValueError(
-            f"--pretrained {path} is not a readable TensorFlow checkpoint: {reason}"
+            f"--pretrained {path} is not a readable TensorFlow checkpoint or Keras model: {reason}"
         ) from err
-    files = sorted(
-        p for p in prefix.parent.glob(prefix.name + "*") if p == prefix or _is_part_of(p, prefix)
-    )
-    return PretrainedFile(prefix, tuple(files), len(reader.get_variable_to_shape_map()))
+    if prefix.is_dir():
+        files: tuple[Path, ...] = (prefix,)
+    else:
+        files = tuple(
+            sorted(
+                p
+                for p in prefix.parent.glob(prefix.name + "*")
+                if p == prefix or _is_part_of(p, prefix)
+            )
+        )
+    return PretrainedFile(prefix, files, variables, model.kind, _hash_files(files))
+
+
+def _hash_files(files: tuple[Path, ...]) -> dict[str, str]:
+    hashes: dict[str, str] = {}
+    for file in files:
+        if file.is_dir():
+            hashes.update({f"{file}/{k}": v for k, v in snapshot.hash_tree(file).items()})
+        elif file.exists():
+            hashes[str(file)] = snapshot.sha256_file(file)
+    return hashes
 
 
 def _is_part_of(path: Path, prefix: Path) -> bool:

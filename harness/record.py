@@ -32,10 +32,13 @@ LOG_TAIL_LINES = 200
 LOG_TAIL_CHARS = 32_000
 
 PASSED = "passed"
+# Ran, and found only advice: what the platform does not punish (a job that cannot
+# resume, an empty log_dir). A run passes with warnings unless it is judged strictly.
+WARNING = "warning"
 FAILED = "failed"
 NOT_RUN = "not run"
 NOT_APPLICABLE = "not applicable"
-STATUSES = (PASSED, FAILED, NOT_RUN, NOT_APPLICABLE)
+STATUSES = (PASSED, WARNING, FAILED, NOT_RUN, NOT_APPLICABLE)
 
 
 def jsonable(value: Any) -> Any:
@@ -72,7 +75,7 @@ class CheckResult:
     """One planned check's verdict; `message` says why, `evidence` holds what proves it.
 
     `seconds` is the time of the phases the check needed plus its own; `warnings`
-    are findings worth reading that do not fail the check.
+    are the advice it found (status `warning` when nothing failed).
     """
 
     name: str
@@ -92,11 +95,21 @@ class CheckResult:
 
     @property
     def ran(self) -> bool:
-        return self.status in (PASSED, FAILED)
+        return self.status in (PASSED, WARNING, FAILED)
 
     @classmethod
     def judged(cls, name: str, passed: bool, message: str, **kwargs: Any) -> CheckResult:
         return cls(name, PASSED if passed else FAILED, message, **kwargs)
+
+    @classmethod
+    def from_findings(
+        cls, name: str, problems: list[str], advice: list[str], message: str, **kwargs: Any
+    ) -> CheckResult:
+        """Failed when there are problems (the message is them), a warning when there is only
+        advice (the message is `message` and the advice), else passed with `message`."""
+        status = FAILED if problems else WARNING if advice else PASSED
+        text = "; ".join(problems) if problems else "; ".join(filter(None, [message, *advice]))
+        return cls(name, status, text, warnings=list(advice), **kwargs)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
@@ -129,6 +142,12 @@ class PhaseRecord:
     # One task of a distributed run: its name, TF_CONFIG (addresses as task names), and
     # whether the harness stopped it after the chief ended.
     task: dict[str, Any] | None = None
+    # Every loss source seen in the phase and its number of points (the chosen one too).
+    loss_candidates: dict[str, int] = field(default_factory=dict)
+    # A known failure signature found in the log of a failed phase: meaning and fix.
+    diagnosis: str | None = None
+    # Steps/s (and examples/s) over the logged steps, and whose clock timed them.
+    speed: dict[str, Any] | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -156,6 +175,11 @@ class PhaseRecord:
             image=data.get("image"),
             environment=data.get("environment"),
             task=data.get("task"),
+            loss_candidates={
+                str(k): int(v) for k, v in (data.get("loss_candidates") or {}).items()
+            },
+            diagnosis=data.get("diagnosis"),
+            speed=data.get("speed"),
         )
 
 
@@ -179,23 +203,35 @@ class RunRecord:
     phases: list[PhaseRecord] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # Judged strictly (`--strict`, for CI gates): a warning fails the run.
+    strict: bool = False
 
     @property
     def passed(self) -> bool:
-        """At least one check ran, none failed, and none was left unrun by a failed phase."""
+        """At least one check ran, none failed (nor warned, when strict), and none was left
+        unrun by a failed phase."""
         statuses = [check.status for check in self.checks]
-        return PASSED in statuses and FAILED not in statuses and NOT_RUN not in statuses
+        blocking = (FAILED, NOT_RUN, WARNING) if self.strict else (FAILED, NOT_RUN)
+        ran = PASSED in statuses or WARNING in statuses
+        return ran and not any(status in blocking for status in statuses)
 
     def counts(self) -> dict[str, int]:
         return {status: sum(c.status == status for c in self.checks) for status in STATUSES}
 
+    def warnings(self) -> dict[str, list[str]]:
+        """Check name -> its advice, for every check that has some."""
+        return {c.name: list(c.warnings) for c in self.checks if c.warnings}
+
     def summary(self) -> str:
-        """`PASSED: 5 of 5 checks passed (2 not applicable)`-style one-liner."""
+        """`PASSED: 5 of 6 checks passed, 1 warning (2 not applicable)`-style one-liner."""
         counts = self.counts()
-        ran = counts[PASSED] + counts[FAILED]
+        ran = counts[PASSED] + counts[WARNING] + counts[FAILED]
         extra = [f"{counts[s]} {s}" for s in (NOT_RUN, NOT_APPLICABLE) if counts[s]]
         word = "PASSED" if self.passed else "FAILED"
         text = f"{word}: {counts[PASSED]} of {ran} checks passed"
+        if counts[WARNING]:
+            plural = "s" if counts[WARNING] > 1 else ""
+            text += f", {counts[WARNING]} warning{plural}" + (" (strict)" if self.strict else "")
         if not ran:
             text = f"{word}: no check ran"
         return text + (f" ({', '.join(extra)})" if extra else "")
@@ -244,6 +280,7 @@ class RunRecord:
             phases=[PhaseRecord.from_dict(phase) for phase in data["phases"]],
             checks=[CheckResult.from_dict(check) for check in data["checks"]],
             timings={str(key): float(value) for key, value in data["timings"].items()},
+            strict=bool(data.get("strict", False)),
         )
 
     @classmethod

@@ -16,13 +16,16 @@ from typing import Any
 
 REDACTED = "<redacted>"
 
-_SECRET_WORD = (
-    r"(?:secret|password|passwd|passphrase|token|api[_-]?key|access[_-]?key"
-    r"|private[_-]?key|public[_-]?key|credentials?)"
+# A name is secret when one of its `_`/`-`/`.` separated segments is (or ends in) a key,
+# secret, token or password, is a pass/pwd/auth/credential word, or is a cloud AK/SK:
+# `--private_key`, `--wandb_key`, `apiKey`, `AWS_SECRET_ACCESS_KEY`, `--db_pass`,
+# `--hf_auth`, `--sk`, `--access_id`; not `tokenizer`, `max_tokens`, `num_passes`, `author`.
+_SECRET_SEGMENT = (
+    r"(?:[a-z0-9]*(?:key|keys|secret|secrets|token|password|passwd|passphrase)"
+    r"|pass|pwd|(?!author(?:[^a-z0-9]|$))auth[a-z0-9]*|credentials?|creds?|sk|ak"
+    r"|access[_-]id|secret[_-]id)"
 )
-# A name made of `_`/`-` separated segments, one of which is a secret word:
-# `--private_key`, `AWS_SECRET_ACCESS_KEY`, `x-api-key`; not `tokenizer` or `max_tokens2`.
-_SECRET_NAME = rf"(?:[A-Za-z0-9.]+[_-])*{_SECRET_WORD}s?(?:[_-][A-Za-z0-9]+)*"
+_SECRET_NAME = rf"(?:[A-Za-z0-9]+[_.-])*{_SECRET_SEGMENT}(?:[_.-][A-Za-z0-9]+)*"
 _VALUE = r"(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;&|)]+)"
 _SECRET_KEY = re.compile(rf"-{{0,2}}{_SECRET_NAME}", re.IGNORECASE)
 _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -31,6 +34,13 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
         r"(?P<pre>)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
         re.DOTALL,
     ),
+    # Authorization headers and bearer tokens.
+    re.compile(
+        r"(?P<pre>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)"
+        r"[^\s\"',]+",
+        re.IGNORECASE,
+    ),
+    re.compile(r"(?P<pre>\bbearer\s+)[A-Za-z0-9._~+/-]+=*", re.IGNORECASE),
     # name=value, name: value, "name": "value", --name=value (`==` is a pip pin, not a secret).
     re.compile(
         rf"(?P<pre>(?<![A-Za-z0-9_.-])-{{0,2}}{_SECRET_NAME}[\"']?[ \t]*(?:=(?!=)|:(?!:))[ \t]*)"
@@ -39,13 +49,6 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
     ),
     # --name value (command lines joined into one string).
     re.compile(rf"(?P<pre>(?<!\S)-{{1,2}}{_SECRET_NAME}[ \t]+)(?!-){_VALUE}", re.IGNORECASE),
-    # Authorization headers and bearer tokens.
-    re.compile(
-        r"(?P<pre>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)"
-        r"[^\s\"',]+",
-        re.IGNORECASE,
-    ),
-    re.compile(r"(?P<pre>\bbearer\s+)[A-Za-z0-9._~+/-]+=*", re.IGNORECASE),
     # user:password@ in URLs.
     re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)"),
     # Well-known token shapes: AWS key ids, GitHub, Slack, OpenAI-style keys, JWTs.
@@ -55,6 +58,8 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
         r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+)"
     ),
 )
+# What reads as the next flag rather than a value (a key may well start with "-").
+_FLAG = re.compile(r"^--[A-Za-z]")
 # Values shorter than this are not hidden by value (they would blank out ordinary words).
 _MIN_SECRET_LENGTH = 4
 
@@ -74,7 +79,7 @@ def secret_values(argv: Iterable[str]) -> list[str]:
             continue
         if equals:
             found.append(value)
-        elif index + 1 < len(items) and not items[index + 1].startswith("-"):
+        elif index + 1 < len(items) and not _FLAG.match(items[index + 1]):
             found.append(items[index + 1])
     return [value for value in found if len(value) >= _MIN_SECRET_LENGTH]
 
@@ -91,6 +96,10 @@ class Redactor:
         """A redactor that knows the secrets passed on these command lines."""
         return cls(value for argv in argvs for value in secret_values(argv))
 
+    def knowing(self, *argvs: Iterable[str]) -> Redactor:
+        """This redactor, also hiding the secrets passed on these command lines."""
+        return Redactor([*self._secrets, *(v for argv in argvs for v in secret_values(argv))])
+
     def text(self, text: str) -> str:
         """`text` with secrets replaced by `<redacted>`."""
         for secret in self._secrets:
@@ -104,7 +113,7 @@ class Redactor:
         redacted: list[str] = []
         hide_next = False
         for arg in argv:
-            if hide_next and not arg.startswith("-"):
+            if hide_next and not _FLAG.match(arg):
                 redacted.append(REDACTED)
                 hide_next = False
                 continue

@@ -13,7 +13,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,11 @@ def write_report(record: RunRecord, out_dir: Path, log_scale: bool = False) -> d
     """Writes `report.md`, `report.html` and `loss.png`; returns them by kind."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    png = loss_plot_png(record.phases, log_scale=log_scale)
+    judged = record.check("regression")
+    baseline = (judged.evidence.get("baseline_losses") or {}) if judged else {}
+    png = loss_plot_png(
+        record.phases, log_scale=log_scale, baseline={int(s): float(v) for s, v in baseline.items()}
+    )
     paths = {
         "plot": out_dir / PLOT_NAME,
         "markdown": out_dir / MARKDOWN_NAME,
@@ -43,22 +47,29 @@ def write_report(record: RunRecord, out_dir: Path, log_scale: bool = False) -> d
     return paths
 
 
-def loss_plot_png(phases: Sequence[PhaseRecord], log_scale: bool = False) -> bytes:
-    """PNG of loss against global step, one line per phase (non-finite losses left out)."""
+def loss_plot_png(
+    phases: Sequence[PhaseRecord],
+    log_scale: bool = False,
+    baseline: Mapping[int, float] | None = None,
+) -> bytes:
+    """PNG of loss against global step, one line per phase (non-finite losses left out),
+    and the baseline's training losses dashed when the run was judged against one."""
     figure = Figure(figsize=(8, 4.5), dpi=100)  # no pyplot: no global state, no GUI backend
     canvas = FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     plotted = False
-    for phase in phases:
-        points = [
-            (step, loss) for step, loss in sorted(phase.losses.items()) if math.isfinite(loss)
-        ]
+    curves = [(phase.name, phase.losses, "-") for phase in phases]
+    if baseline:
+        curves.append(("baseline train", baseline, "--"))
+    for name, series, style in curves:
+        points = [(step, loss) for step, loss in sorted(series.items()) if math.isfinite(loss)]
         if log_scale:
             points = [(step, loss) for step, loss in points if loss > 0]
         if not points:
             continue
         steps, losses = zip(*points, strict=True)
-        axes.plot(steps, losses, marker="." if len(points) <= 50 else None, label=phase.name)
+        marker = "." if len(points) <= 50 else None
+        axes.plot(steps, losses, style, marker=marker, label=name)
         plotted = True
     if plotted:
         axes.legend()
@@ -101,7 +112,8 @@ def _phase_row(phase: PhaseRecord) -> list[str]:
 
 
 def _with_warnings(check) -> str:
-    return "\n".join([check.message, *(f"warning: {w}" for w in check.warnings)])
+    shown = [w for w in check.warnings if w not in check.message]
+    return "\n".join([check.message, *(f"warning: {w}" for w in shown)])
 
 
 PHASE_HEADER = ["phase", "backend", "exit code", "seconds", "steps", "first loss", "last loss"]
@@ -228,6 +240,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertica
 th { background: #f2f2f2; }
 tr.passed td.verdict-cell { background: #d8f3dc; color: #1b4332; font-weight: bold; }
 tr.failed td.verdict-cell { background: #ffd6d6; color: #7f1d1d; font-weight: bold; }
+tr.warning td.verdict-cell { background: #fff3cd; color: #7a5b00; font-weight: bold; }
 tr.not-run td.verdict-cell { background: #fff3cd; color: #7a5b00; }
 tr.not-applicable td.verdict-cell { background: #eee; color: #555; }
 pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; white-space: pre-wrap; }

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from harness.contract import (
+    CONTAINER_PATHS,
+    PLATFORM_PYTHON,
     PlatformPaths,
     PlatformRoot,
     container_shell_command,
@@ -33,6 +36,10 @@ class JobSpec:
     timeout_s: float = 600.0
     # Tools such as run_inference.py take no platform flags; the harness passes paths itself.
     append_platform_flags: bool = True
+    # The user's parameter text as typed, run through the shell line as the platform does.
+    raw_params: str | None = None
+    # Applied to every line of the phase's log before it is written (the run's redactor).
+    redact: Callable[[str], str] = dataclasses.field(default=str, compare=False, repr=False)
 
     def argv(self, paths: PlatformPaths, python: str) -> list[str]:
         """`python <work_dir>/<mainfile> <params> <platform flags>` for these folders."""
@@ -45,13 +52,17 @@ class JobSpec:
             append_platform_flags=self.append_platform_flags,
         )
 
-    def shell(self) -> str:
-        """The `/bin/bash -c` string the platform runs inside the image."""
+    def shell(self, paths: PlatformPaths = CONTAINER_PATHS, python: str = PLATFORM_PYTHON) -> str:
+        """The `/bin/bash -c` string the platform runs inside the image (or the same line
+        for other folders and another interpreter)."""
         return container_shell_command(
             self.mainfile,
             list(self.train_params),
             self.num_gpus,
             append_platform_flags=self.append_platform_flags,
+            paths=paths,
+            python=python,
+            raw_params=self.raw_params,
         )
 
 
@@ -95,6 +106,32 @@ class RunOutcome:
 LogSink = Callable[[str], None]
 
 
+class PhaseLog:
+    """A phase's log file: private to the user (0600), each line redacted before it is
+    written - jobs echo their flags, secrets among them."""
+
+    def __init__(self, path: Path, redact: Callable[[str], str] = str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
+        self._file = os.fdopen(descriptor, "w", encoding="utf-8", errors="replace")
+        self._redact, self._pending = redact, ""
+
+    def write(self, text: str) -> None:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            self._file.write(self._redact(line) + "\n")
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._pending:
+            self._file.write(self._redact(self._pending))
+            self._pending = ""
+        self._file.close()
+
+
 class RunningJob(abc.ABC):
     """A job started by a backend and not yet finished (one task of a cluster, say)."""
 
@@ -132,10 +169,13 @@ class Backend(abc.ABC):
 
     name: str = "abstract"
     runs_image: bool = False
+    # How the job is kept apart from the host, said once at the start of a run.
+    isolation: str = ""
 
     @abc.abstractmethod
-    def prepare(self, root: PlatformRoot) -> None:
-        """Make the job's code available at the root's work_dir (or in the image)."""
+    def prepare(self, root: PlatformRoot) -> list[str]:
+        """Make the job's code available at the root's work_dir (or in the image); returns
+        notes on what of the code was left out and why."""
 
     @abc.abstractmethod
     def start(

@@ -34,6 +34,7 @@ from harness.backends.base import (
     FinishedJob,
     JobSpec,
     LogSink,
+    PhaseLog,
     RunningJob,
     RunOutcome,
     TaskSpec,
@@ -74,6 +75,10 @@ class DockerBackend(Backend):
 
     name = "docker"
     runs_image = True
+    isolation = (
+        "container: the image's /data, data mounted read-only, no network, writes outside "
+        "output_dir read from `docker diff`"
+    )
 
     def __init__(
         self,
@@ -114,12 +119,13 @@ class DockerBackend(Backend):
     def paths(self, root: PlatformRoot) -> PlatformPaths:
         return CONTAINER_PATHS
 
-    def prepare(self, root: PlatformRoot) -> None:
+    def prepare(self, root: PlatformRoot) -> list[str]:
         """The code is in the image; only data (read-only) and output are mounted."""
         self._mounts[root.root] = {
             str(root.data_dir): {"bind": CONTAINER_DATA_DIR, "mode": "ro"},
             str(root.output_dir): {"bind": CONTAINER_OUTPUT_DIR, "mode": "rw"},
         }
+        return []
 
     def mount_points(self, root: PlatformRoot) -> list[str]:
         return sorted(mount["bind"] for mount in self._mounts.get(root.root, {}).values())
@@ -243,7 +249,7 @@ class DockerBackend(Backend):
                 },
                 hostname=task.name,
             )
-        job_run = _ContainerJob(self, root, command, log_path, on_line, started)
+        job_run = _ContainerJob(self, root, command, log_path, on_line, started, job.redact)
         try:
             job_run.container = job_run.stack.enter_context(
                 daemon.managed_container(
@@ -318,10 +324,10 @@ class DockerBackend(Backend):
 class _ContainerJob(RunningJob):
     """One container of the job's image, from start to removal."""
 
-    def __init__(self, backend, root, command, log_path, on_line, started) -> None:
+    def __init__(self, backend, root, command, log_path, on_line, started, redact) -> None:
         self.backend, self.root, self.command = backend, root, command
         self.log_path, self.started = log_path, started
-        self.log = open(log_path, "w")  # closed by finish()
+        self.log = PhaseLog(log_path, redact)  # closed by finish()
         self.stack = contextlib.ExitStack()  # owns the container's removal
         self.problems: list[str] = []
         self.container = None

@@ -1,7 +1,17 @@
-"""Run the job as a subprocess on this machine, pointed at a platform root."""
+"""Run the job as a subprocess on this machine, the way the platform runs it.
+
+`bash -c "cd /data && python /data/train.py <params> --work_dir=/data ..."` inside a
+bubblewrap sandbox where /data is the platform root (`harness.backends.sandbox`): the
+host read-only, data read-only, a private /tmp and $HOME per phase, no network. Where
+no sandbox can be made, the same line runs on the host against the root's host paths,
+with a private TMPDIR and HOME per phase. Either way, what the phase wrote to its
+/tmp and $HOME is reported like `docker diff`, and a timeout ends the job's whole
+process tree.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -13,53 +23,70 @@ import time
 from pathlib import Path
 
 from harness import snapshot
+from harness.backends import sandbox
 from harness.backends.base import (
     HARNESS_ENV,
     Backend,
     FinishedJob,
     JobSpec,
     LogSink,
+    PhaseLog,
     RunningJob,
     RunOutcome,
     TaskSpec,
 )
-from harness.contract import PlatformPaths, PlatformRoot
+from harness.contract import CONTAINER_PATHS, PlatformPaths, PlatformRoot
 from harness.environment import git_info, local_environment
 
 # What a local job inherits from the harness's environment (nothing that may hold secrets).
-_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "CUDA_VISIBLE_DEVICES")
+_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES")
 _TERM_GRACE_S = 20.0
 
 
 class LocalBackend(Backend):
-    """The job's code is copied into `<root>/data` and run with this Python."""
+    """The job's code is copied into `<root>/data` and run with this Python, sandboxed
+    when `sandbox` allows (None: wherever bubblewrap works; False: never; True: or fail)."""
 
     name = "local"
 
-    def __init__(self, code_path: Path, python: str = sys.executable) -> None:
+    def __init__(
+        self, code_path: Path, python: str = sys.executable, sandbox_mode: bool | None = None
+    ) -> None:
         if not Path(code_path).is_absolute():
             raise ValueError(f"code path {code_path} must be absolute (resolve it at the edge)")
         if not Path(code_path).is_dir():
             raise ValueError(f"code path {code_path} is not a folder")
         self.code_path = Path(code_path)
+        if problem := link_problem(self.code_path):
+            raise ValueError(f"code path {code_path}: {problem}")
         self.python = python
+        reason = "turned off (--no-sandbox)" if sandbox_mode is False else sandbox.unavailable()
+        if sandbox_mode and reason:
+            raise ValueError(f"--sandbox: {reason}")
+        self.sandboxed = reason is None
+        # Said once, by whoever shows progress: how the job is isolated, and what is not.
+        self.isolation = (
+            "sandbox: bubblewrap (host read-only, /data as the platform mounts it, private "
+            "/tmp and $HOME per phase, no network)"
+            if self.sandboxed
+            else f"no sandbox ({reason}): the job runs on the host with a private TMPDIR and "
+            "HOME per phase; writes elsewhere outside the platform root go unseen"
+        )
 
-    def prepare(self, root: PlatformRoot) -> None:
-        root.install_code(self.code_path)
+    def prepare(self, root: PlatformRoot) -> list[str]:
+        return root.install_code(self.code_path)
 
     def paths(self, root: PlatformRoot) -> PlatformPaths:
-        return root.host_paths
+        return CONTAINER_PATHS if self.sandboxed else root.host_paths
 
     def environment(self) -> dict:
         return local_environment()
 
     def describe_code(self) -> dict:
-        tree = snapshot.hash_tree(self.code_path)
-        digest = hashlib.sha256("".join(f"{k} {v}\n" for k, v in tree.items()).encode())
         return {
             "kind": "code path",
             "path": str(self.code_path),
-            "sha256": digest.hexdigest(),
+            "sha256": code_digest(self.code_path),
             "git": git_info(self.code_path),
         }
 
@@ -78,13 +105,22 @@ class LocalBackend(Backend):
         on_line: LogSink | None = None,
         task: TaskSpec | None = None,
     ) -> RunningJob:
-        command = job.argv(root.host_paths, self.python)
+        scratch = log_path.with_name(log_path.name.removesuffix(".log") + ".scratch")
         env = {key: value for key, value in os.environ.items() if key in _PASSED_ENV}
         env.update(HARNESS_ENV)
         if task is not None:
             env["TF_CONFIG"] = task.tf_config
+        line = job.shell(self.paths(root), self.python)
+        if self.sandboxed:  # cluster tasks reach each other on the host's loopback
+            command = sandbox.wrap(
+                ["/bin/bash", "-c", line], root, scratch, self.python, task is not None
+            )
+        else:
+            tmp, home = sandbox.scratch_folders(scratch)
+            env.update(TMPDIR=str(tmp), HOME=str(home))
+            command = ["/bin/bash", "-c", line]
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "w")  # closed by _LocalJob.finish
+        log = PhaseLog(log_path, job.redact)  # closed by _LocalJob.finish
         started = time.monotonic()
         try:
             process = subprocess.Popen(
@@ -106,7 +142,8 @@ class LocalBackend(Backend):
             )
         pump = threading.Thread(target=_pump, args=(process.stdout, log, on_line), daemon=True)
         pump.start()
-        return _LocalJob(process, command, log, log_path, pump, started, self.name)
+        shown = ["/bin/bash", "-c", line]  # the record shows the platform's line, not bwrap's
+        return _LocalJob(process, shown, log, log_path, pump, started, self.name, scratch)
 
     def cluster_addresses(self, names: list[str]) -> dict[str, str]:
         """Free loopback ports, one per task: the tasks listen on 127.0.0.1 only."""
@@ -128,9 +165,9 @@ class LocalBackend(Backend):
 class _LocalJob(RunningJob):
     """A job's process group on this machine."""
 
-    def __init__(self, process, command, log, log_path, pump, started, backend) -> None:
+    def __init__(self, process, command, log, log_path, pump, started, backend, scratch) -> None:
         self.process, self.command, self.log, self.log_path = process, command, log, log_path
-        self.pump, self.started, self.backend = pump, started, backend
+        self.pump, self.started, self.backend, self.scratch = pump, started, backend, scratch
         self.timed_out = False
 
     def poll(self) -> int | None:
@@ -148,6 +185,7 @@ class _LocalJob(RunningJob):
         finally:
             self.pump.join(timeout=10)
             self.log.close()
+        _kill_tree(self.process.pid)  # what it left running in the background
         return RunOutcome(
             command=self.command,
             # None only if even SIGKILL left it running (uninterruptible sleep).
@@ -156,6 +194,7 @@ class _LocalJob(RunningJob):
             log_path=self.log_path,
             timed_out=self.timed_out,
             backend=self.backend,
+            container_changes=sandbox.written(self.scratch),
         )
 
 
@@ -168,14 +207,68 @@ def _pump(stream, log, on_line: LogSink | None) -> None:
 
 
 def _kill_group(process: subprocess.Popen, grace_s: float) -> None:
-    """SIGTERM the job's process group, then SIGKILL what is left after `grace_s`."""
-    for sig, grace in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
+    """SIGTERM the job's process group, then SIGKILL it and every process it started
+    (those that left the group too) when it has not ended after `grace_s`."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        _kill_tree(process.pid)
+        process.wait(timeout=10)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every living process below `pid`, read from /proc (children first found first)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, queue = [], list(children.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue += children.get(child, [])
+    return found
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL `pid`'s group and every descendant, wherever its group or session."""
+    victims = _descendants(pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for victim in victims:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(victim, signal.SIGKILL)
+
+
+def code_digest(folder: Path) -> str:
+    """One SHA-256 over a code folder's file names and contents (byte caches left out)."""
+    tree = snapshot.hash_tree(folder)
+    return hashlib.sha256("".join(f"{k} {v}\n" for k, v in tree.items()).encode()).hexdigest()
+
+
+def link_problem(folder: Path) -> str | None:
+    """A symbolic link in a code folder that the image could not hold: one pointing
+    outside the folder (its target is not packed) or into a folder above it (a loop)."""
+    root = folder.resolve()
+    for directory, subdirectories, names in os.walk(folder):
+        for name in [*subdirectories, *names]:
+            link = Path(directory, name)
+            if not link.is_symlink():
+                continue
+            target = (link.parent / os.readlink(link)).resolve()
+            where = link.relative_to(folder)
+            if target != root and root not in target.parents:
+                return f"{where} links to {target}, outside it (the image would not hold that)"
+            parent = link.parent.resolve()
+            if target.is_dir() and (target == parent or target in parent.parents):
+                return f"{where} links to {target}, a folder above it: a copy would never end"
+    return None

@@ -129,8 +129,8 @@ def test_to_json_redacts_with_the_runs_redactor(tmp_path):
 
 
 def test_dumps_is_strict_and_redacted():
-    text = dumps({"loss": float("nan"), "key": "--private_key=abc123"}, indent=None)
-    assert json.loads(text) == {"key": f"--private_key={REDACTED}", "loss": "nan"}
+    text = dumps({"loss": float("nan"), "arg": "--private_key=abc123"}, indent=None)
+    assert json.loads(text) == {"arg": f"--private_key={REDACTED}", "loss": "nan"}
 
 
 @pytest.mark.parametrize(

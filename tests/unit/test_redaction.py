@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from harness.redaction import PATTERNS_ONLY, REDACTED, Redactor, secret_values
+from harness.redaction import PATTERNS_ONLY, REDACTED, Redactor, is_secret_name, secret_values
 
 
 @pytest.mark.parametrize(
@@ -87,3 +87,86 @@ def test_data_redacts_nested_values_and_secret_named_keys():
 def test_any_known_secret_disappears_from_any_text(secret):
     redactor = Redactor([secret])
     assert secret not in redactor.text(f"before {secret} after {secret}")
+
+
+SECRET_NAMES = [
+    "private_key",
+    "public_key",
+    "sk",
+    "ak",
+    "wandb_key",
+    "db_pass",
+    "access_id",
+    "oss_key",
+    "hf_auth",
+    "api-key",
+    "apiKey",
+    "AWS_SECRET_ACCESS_KEY",
+    "secret_id",
+    "auth_token",
+    "uhub_password",
+    "passwd",
+    "credentials",
+    "ACCESS_KEY_ID",
+    "x.token",
+    "hf_token",
+    "github_pat_token",
+    "oss.access-key",
+    "authorization",
+]
+ORDINARY_NAMES = [
+    "number_of_steps",
+    "max_number_of_steps",
+    "train-steps",
+    "batch_size",
+    "learning_rate",
+    "tokenizer",
+    "max_tokens",
+    "num_passes",
+    "author",
+    "train_inception",
+    "keep_checkpoint_max",
+    "checkpoint_path",
+    "trainable_scopes",
+    "data_dir",
+    "output_dir",
+    "log_dir",
+    "seed",
+    "input_file_pattern",
+    "skip_bad_images",
+    "task",
+    "mask_ratio",
+    "bypass",
+]
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_secret_names_of_every_kind_are_recognised(name: str) -> None:
+    assert is_secret_name(f"--{name}") and is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ORDINARY_NAMES)
+def test_ordinary_flag_names_are_not_secrets(name: str) -> None:
+    assert not is_secret_name(f"--{name}")
+
+
+_SEGMENT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=6)
+
+
+@given(
+    prefix=st.lists(_SEGMENT, max_size=2),
+    secret=st.sampled_from(SECRET_NAMES),
+    suffix=st.lists(_SEGMENT, max_size=2),
+    value=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_/", min_size=6, max_size=20),
+    separator=st.sampled_from(["_", "-"]),
+)
+def test_a_secret_named_flags_value_never_survives(prefix, secret, suffix, value, separator):
+    """However it is decorated and passed, the value of a secret-named flag is hidden in
+    text, in argument lists and in stored data."""
+    name = separator.join([*prefix, secret, *suffix])
+    assume(value not in name)
+    redactor = Redactor.for_params([f"--{name}={value}"])
+    assert value not in redactor.text(f"echo --{name}={value} then {value}")
+    assert value not in " ".join(PATTERNS_ONLY.command(["train.py", f"--{name}", value]))
+    assert value not in json.dumps(PATTERNS_ONLY.data({"params": [f"--{name}={value}"]}))
+    assert value not in PATTERNS_ONLY.text(f"{name}: {value}")

@@ -86,7 +86,7 @@ def test_pretrained_files_v1_v2_and_folders_are_found_and_copied(tmp_path: Path,
     _checkpoint(tmp_path / "given" / "backbone.ckpt", fmt)
     for given in (tmp_path / "given" / "backbone.ckpt", tmp_path / "given"):
         found = inspect_pretrained(given)
-        assert found.variables == 2 and found.prefix.name == "backbone.ckpt"
+        assert found.variables == 2 and found.path.name == "backbone.ckpt"
     target = found.copy_to(tmp_path / "root" / "data" / "init.ckpt")
     reader = tf.train.load_checkpoint(str(target))
     np.testing.assert_array_equal(reader.get_tensor("backbone/kernel"), np.ones([3, 2]))

@@ -1,0 +1,163 @@
+"""What a validation is asked to do (`Plan`), and its inputs checked before anything is written.
+
+The harness passes the job only the parameters given here plus the platform's
+flags; it scales a job down by setting the job's own step flag (steps or epochs,
+spelled as the job spells it), and reads everything else - its pretrained file, how
+that file's variables may train - from the same parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from harness.baseline import load_baseline
+from harness.cluster import ClusterSpec
+from harness.contract import PLATFORM_EXAMPLE_PARAMS
+from harness.inputs import DataSample, PretrainedFile, inspect_data, inspect_pretrained
+from harness.job import LossSettings
+from harness.jobshapes import EPOCHS, STEP_FLAGS, unit_of
+from harness.params import FreezingRules, StepTarget, freezing_rules, pretrained_flag, step_flag
+from harness.profiles import Profile, make_profile
+
+# The built-in job: the platform example scaled down to batch 8 at 96x96, where 200 steps
+# learn the tiny set well enough for the captioning checks; repeatable bit for bit on one
+# node, and without that promise in a cluster (asynchronous updates cannot keep it).
+QUICK_STEPS = 200
+QUICK_CLUSTER_PARAMS = (
+    *PLATFORM_EXAMPLE_PARAMS,
+    "--batch_size=8",
+    "--image_size=96",
+    "--vocab_size=64",
+    "--log_every_n_steps=1",
+    "--seed=0",
+)
+QUICK_PARAMS = (*QUICK_CLUSTER_PARAMS, "--deterministic")
+# How much a rerun raises the target by default, in the job's own unit.
+RESUME_STEPS = 10
+RESUME_EPOCHS = 2
+
+
+@dataclasses.dataclass
+class Plan:
+    """What to validate and how: the job's parameters and the harness's own settings."""
+
+    train_params: list[str] = dataclasses.field(default_factory=lambda: list(QUICK_PARAMS))
+    # The parameters as the user typed them (`--train-params="..."`): pasted into the shell
+    # line as the platform pastes them. None: `train_params` quoted word by word.
+    raw_params: str | None = None
+    mainfile: str = "train.py"
+    profile: str = "im2txt"
+    steps: int | None = None  # the training target; None: the profile's cap or the job's own
+    step_flag: str | None = None  # which flag carries it (default: the first known one set)
+    resume_steps: int | None = None  # None: RESUME_STEPS steps, or RESUME_EPOCHS epochs
+    seed: int = 0  # of the synthetic data and checkpoint, not of the job
+    num_images: int = 4
+    checkpoint_format: str = "v1"
+    data: Path | None = None
+    pretrained: Path | None = None
+    pretrained_flag: str | None = None
+    fine_tune: bool | None = None  # None: read it from the parameters
+    loss: LossSettings = dataclasses.field(default_factory=LossSettings)
+    required_drop: float | None = None  # None: the profile's
+    reproducible: bool = False
+    strict: bool = False  # a warning fails the run
+    baseline: Path | None = None  # a committed baseline to judge the run against
+    loss_tolerance: float = 0.10
+    speed_tolerance: float = 0.20
+    timeout_s: float = 600.0
+    num_gpus: int = 0
+    deploy_command: str | None = None  # the `CMD Used for deploying` line, from uaitrain_cmd.txt
+    cluster: ClusterSpec | None = None  # run as the platform's distributed mode
+
+    def __post_init__(self) -> None:
+        builtin = list(self.train_params) in (list(QUICK_PARAMS), list(QUICK_CLUSTER_PARAMS))
+        if builtin and self.cluster is not None:
+            self.train_params = list(QUICK_CLUSTER_PARAMS)
+        if self.steps is None and builtin:
+            self.steps = QUICK_STEPS
+        for name in ("data", "pretrained", "baseline"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_absolute():
+                raise ValueError(f"{name} path {value} must be absolute (resolve it at the edge)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """What was checked before anything was written."""
+
+    data: DataSample | None
+    pretrained: PretrainedFile | None
+    profile: Profile
+    step: StepTarget | None  # the flag carrying the training length and the first target
+    pretrained_flag: tuple[str, str] | None
+    freezing: FreezingRules
+    baseline: dict | None = None
+
+    def resume_target(self, plan: Plan, log_interval: int) -> int:
+        """The rerun's target: the first one raised by --resume-steps in the job's unit (for
+        steps, also by at least two of the job's logging intervals)."""
+        if self.step.unit == EPOCHS:
+            return self.step.value + (plan.resume_steps or RESUME_EPOCHS)
+        return self.step.value + max(plan.resume_steps or RESUME_STEPS, 2 * log_interval)
+
+
+def _known_step_flags() -> str:
+    return ", ".join(f"--{f.name}" for f in STEP_FLAGS)
+
+
+def _step_target(plan: Plan, profile: Profile) -> StepTarget | None:
+    found = step_flag(plan.train_params, plan.step_flag)
+    if plan.step_flag and found is None and plan.steps is None:
+        raise ValueError(
+            f"--step-flag {plan.step_flag} is not set in the job's parameters; give --steps"
+        )
+    if found is None and plan.steps is not None:
+        if not plan.step_flag:
+            raise ValueError(
+                "--steps needs the flag that carries the job's step target, and the job's "
+                f"parameters set none of the known ones ({_known_step_flags()}): name it with "
+                "--step-flag (max_step is the platform's own cap, which uflag jobs define)"
+            )
+        found = StepTarget(plan.step_flag, plan.steps, unit_of(plan.step_flag))
+    if found is None:
+        return None
+    target = found.value
+    if plan.steps is not None:
+        target = plan.steps
+    elif found.unit != EPOCHS and profile.default_steps is not None:
+        target = min(target, profile.default_steps)
+    if target < 1:
+        raise ValueError(f"the step target must be at least 1, got --{found.flag}={target}")
+    return found.but(target)
+
+
+def inspect(plan: Plan) -> Inputs:
+    """Check the plan's inputs before anything is written; ValueError names what is wrong."""
+    profile = make_profile(plan.profile)
+    profile.check_params(plan.train_params, has_data=plan.data is not None)
+    data = inspect_data(plan.data) if plan.data is not None else None
+    pretrained = inspect_pretrained(plan.pretrained) if plan.pretrained is not None else None
+    flag = pretrained_flag(plan.train_params, plan.pretrained_flag)
+    if pretrained is not None and flag is None:
+        raise ValueError(
+            "--pretrained is given, but the job's parameters name no pretrained checkpoint "
+            "(e.g. --inception_checkpoint_file=/inception_v3.ckpt); add it to --train-params "
+            "or name the flag with --pretrained-flag"
+        )
+    if plan.resume_steps is not None and plan.resume_steps < 1:
+        raise ValueError(f"--resume-steps must be at least 1, got {plan.resume_steps}")
+    for name in ("loss_tolerance", "speed_tolerance"):
+        if not 0 <= getattr(plan, name) < 1 + (name == "loss_tolerance") * 1e9:
+            raise ValueError(f"--{name.replace('_', '-')} must be a fraction >= 0")
+    if plan.speed_tolerance >= 1:
+        raise ValueError("--speed-tolerance must be below 1 (1 would accept any speed)")
+    return Inputs(
+        data=data,
+        pretrained=pretrained,
+        profile=profile,
+        step=_step_target(plan, profile),
+        pretrained_flag=flag,
+        freezing=freezing_rules(plan.train_params, plan.fine_tune),
+        baseline=load_baseline(plan.baseline) if plan.baseline is not None else None,
+    )
