@@ -24,6 +24,8 @@ from harness.contract import PlatformRoot
 MARKERS = {
     "docker": "needs a Docker daemon (skipped without one unless --require-docker)",
     "gpu": "needs an NVIDIA GPU and the NVIDIA container runtime",
+    "sandbox": "needs the local backend's bubblewrap sandbox (skipped without it unless "
+    "--require-sandbox)",
     "slow": "end-to-end runs taking more than a few seconds",
 }
 
@@ -35,6 +37,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="fail, instead of skipping, docker tests when no daemon answers; fail the "
         "session if it leaves containers, networks or images behind",
+    )
+    group.addoption(
+        "--require-sandbox",
+        action="store_true",
+        help="fail, instead of skipping, sandbox tests when bubblewrap cannot make a sandbox",
     )
     group.addoption(
         "--harness-code-path",
@@ -89,9 +96,22 @@ def _marked(item: pytest.Item, name: str) -> bool:
     return item.get_closest_marker(name) is not None
 
 
+def sandbox_unavailable_reason() -> str | None:
+    from harness.backends import sandbox
+
+    return sandbox.unavailable()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     require_docker = config.getoption("--require-docker")
+    require_sandbox = config.getoption("--require-sandbox")
     for item in items:
+        if (
+            _marked(item, "sandbox")
+            and not require_sandbox
+            and (reason := sandbox_unavailable_reason())
+        ):
+            item.add_marker(pytest.mark.skip(reason=reason))
         if _marked(item, "gpu") and (reason := gpu_unavailable_reason()):
             item.add_marker(pytest.mark.skip(reason=reason))
         elif (
@@ -103,6 +123,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if (
+        _marked(item, "sandbox")
+        and item.config.getoption("--require-sandbox")
+        and (reason := sandbox_unavailable_reason())
+    ):
+        pytest.fail(f"--require-sandbox is set but {reason}", pytrace=False)
     if (
         _marked(item, "docker")
         and item.config.getoption("--require-docker")

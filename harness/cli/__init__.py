@@ -1,0 +1,48 @@
+"""`uai-harness`: validate a training job, generate inputs, report and compare runs, pack.
+
+User input (paths, parameters) is resolved here, once: every folder becomes an
+absolute path before any backend sees it, and the run's Redactor is made from the
+job's parameters before anything is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from harness import __version__
+from harness.backends.base import BackendError
+from harness.cli import packing, records, validating
+from harness.redaction import Redactor
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="uai-harness", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    validating.add_parsers(sub)
+    records.add_parsers(sub)
+    packing.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv or ["validate"])
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (ValueError, OSError, BackendError) as err:  # bad input, files, daemon, image
+        params = getattr(args, "train_params", None) or ""
+        redactor = Redactor.for_params(params.split() if isinstance(params, str) else params)
+        print(f"error: {redactor.text(' '.join(str(err).split()))}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
