@@ -2,6 +2,7 @@
 
     python -m harness.images base [--offline]              # the base image; prints its name
     python -m harness.images wheelhouse cpu|gpu [--serve]   # prints its folder (or URL)
+    python -m harness.images prefetch [--gpu] [--code-path im2txt]
 
 `uai-harness pack` does both itself; these are for building the top-level Dockerfiles
 directly (their header comments show the whole sequence).
@@ -36,10 +37,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve it on 127.0.0.1 for `docker build --build-arg WHEELHOUSE_URL=...` until Ctrl-C",
     )
+    prefetch = sub.add_parser(
+        "prefetch",
+        help="make everything a later build needs - base, wheelhouses, the job images' layers "
+        "- while other work runs (CI does this during its first tests)",
+    )
+    prefetch.add_argument("--gpu", action="store_true", help="the GPU image's too")
+    prefetch.add_argument("--code-path", default="im2txt", help="the job whose layers to build")
     args = parser.parse_args(argv)
     progress = ConsoleProgress(make_console(stderr=True))
     try:
-        if args.what == "base":
+        if args.what == "prefetch":
+            _prefetch(
+                Path(args.code_path).resolve(), ["cpu", "gpu"] if args.gpu else ["cpu"], progress
+            )
+            progress.close()
+        elif args.what == "base":
             image = ensure_base_image(daemon.client(), progress, offline=args.offline)
             progress.close()
             print(image.name)
@@ -54,6 +67,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _prefetch(code_path: Path, variants: list[str], progress: ConsoleProgress) -> None:
+    """Base image, wheelhouses, then each job image built and untagged: its layers stay in
+    the daemon's build cache (as a dangling image), so the next build of the same inputs
+    takes seconds, and removing that build's tag frees them."""
+    from harness.images import ensure_job_image
+
+    client = daemon.client()
+    ensure_base_image(client, progress)
+    for variant in variants:
+        wheelhouse.ensure_wheelhouse(variant, progress)
+    for variant in variants:
+        tag = f"uai-harness/prefetch:{variant}"
+        built = ensure_job_image(
+            code_path, tag, gpu=variant == "gpu", progress=progress, client=client
+        )
+        client.images.remove(tag, noprune=True)
+        print(f"{variant}: {built.id} cached ({built.base.describe()})", flush=True)
 
 
 def _serve(folder: Path, variant: str) -> int:

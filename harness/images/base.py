@@ -23,6 +23,7 @@ import docker
 from harness import resources
 from harness.backends.daemon import DAEMON_ERRORS, DockerError, one_line
 from harness.images.errors import ImageBuildError
+from harness.images.locks import cache_lock
 from harness.images.progress import Progress, run_streamed
 
 PUBLIC_BASE = "python:3.11-slim-bookworm"
@@ -78,6 +79,13 @@ def ensure_base_image(
         return BaseImage(PUBLIC_BASE, offline=False, how="already present")
     if _offline_base_is_current(client):
         return BaseImage(OFFLINE_BASE, offline=True, how="already present")
+    with cache_lock("base image", progress):
+        if _offline_base_is_current(client):  # made while this process waited
+            return BaseImage(OFFLINE_BASE, offline=True, how="made by another harness process")
+        return _make_base_image(client, progress, offline)
+
+
+def _make_base_image(client: docker.DockerClient, progress: Progress, offline: bool) -> BaseImage:
     if not offline:
         progress.step(f"pulling {PUBLIC_BASE}")
         try:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from harness import resources
 from harness.images.errors import ImageBuildError
+from harness.images.locks import cache_lock
 from harness.images.progress import Progress, run_streamed
 
 TARGET_PYTHON = "3.11"
@@ -77,6 +78,13 @@ def ensure_wheelhouse(variant: str, progress: Progress) -> Path:
     if is_complete(folder):
         os.utime(folder / MANIFEST)  # marks it in use for the stale clean-up
         return folder
+    with cache_lock(f"{variant} wheelhouse", progress):
+        if is_complete(folder):  # downloaded while this process waited
+            return folder
+        return _download(variant, folder, progress)
+
+
+def _download(variant: str, folder: Path, progress: Progress) -> Path:
     pip = [sys.executable, "-m", "pip"]
     if subprocess.run([*pip, "--version"], capture_output=True).returncode != 0:
         raise ImageBuildError(

@@ -337,7 +337,8 @@ def test_validate_with_docker_and_no_image_builds_the_job_image(tmp_path, monkey
     """`validate --backend docker` without --image builds the code path's image first."""
     import harness.images
     from harness.backends import container
-    from harness.cli import _backend, build_parser
+    from harness.cli import build_parser
+    from harness.cli.validating import _backend
     from harness.images.job import BuiltImage
 
     built = []
