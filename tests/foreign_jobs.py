@@ -1,10 +1,13 @@
-"""Two UAI-Train jobs that share no code with im2txt, and one-edit mutants of each.
+"""UAI-Train jobs that share no code with im2txt, the verdicts each gets, and one-edit mutants.
 
-`fixtures/jobs/` holds user jobs of two generations - a TF1-style graph job run
-through tf.compat.v1 and a Keras 3 `model.fit` job - so tests can show that the
-harness judges a job from what it writes (event files, loss lines, checkpoints in
-output_dir), not from anything particular to this repository's trainer. Each job
-has four mutants, one source edit apiece, for the failures a harness must catch.
+`fixtures/jobs/` holds user jobs of the shapes UCloud's own examples have: a TF1 graph
+job through tf.compat.v1 (`tf1_compat`), Keras `fit` with its own checkpoints
+(`keras_fit`) and with only Keras model files and no resume (`keras_model`, after the
+Keras mnist example), TF1 summaries through FileWriters and one final save
+(`tf1_summaries`, after mnist_summary), an Estimator-shaped argparse job
+(`estimator_like`, after cifar10_main) and a slim fine-tuning job (`slim_like`, after
+train_image_classifier.py). Each has a verdict table the harness must give it, and
+mutants - one source edit apiece - each failing exactly the check built for it.
 """
 
 from __future__ import annotations
@@ -15,53 +18,56 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from harness.contract import PlatformRoot, job_command
 from harness.params import split_params, with_flag
-from harness.record import NOT_APPLICABLE, PASSED
+from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED, WARNING
 
 JOBS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "jobs"
-MUTANT_NAMES = (
-    "writes_outside_output",
-    "skips_pretrained_restore",
-    "learning_rate_zero",
-    "never_resumes",
+NA = NOT_APPLICABLE
+# Every check the harness plans for a job outside the im2txt profile, in order.
+GENERIC = (
+    "image_contract",
+    "path_contract",
+    "pretrained_restore",
+    "loss_decrease",
+    "resume",
+    "reproducible",
 )
 _OUTPUT_CREATED = "        tf.io.gfile.makedirs(FLAGS.output_dir)\n"
 
 
 class Mutant(NamedTuple):
-    """Replace `anchor` (which occurs exactly once in `file`) with `replacement`."""
+    """Replace `anchor` (which occurs exactly once in `file`) with `replacement`; the
+    verdicts that change from the job's own table."""
 
     file: str
     anchor: str
     replacement: str
+    verdicts: dict[str, str]
 
 
 @dataclass(frozen=True)
 class ForeignJob:
-    """A job folder and what a harness passes it for a quick validation."""
+    """A job folder, what a harness passes it for a quick validation, and its verdicts."""
 
     name: str
     train_params: str
     # The flag holding the step target; a rerun with a higher value must resume.
     step_flag: str
-    # Job path (joined to work_dir) of the pretrained checkpoint in train_params.
-    pretrained_file: str
-    # make_inputs.py's flag for where to write the pretrained checkpoint.
-    make_inputs_pretrained_flag: str
-    # Keys the pretrained file and the job's checkpoints share (restored, then frozen).
-    pretrained_keys: tuple[str, ...]
-    # Model weights that training must move (optimizer slots excluded).
-    trained_key: re.Pattern[str]
-    # One logged loss per match, in the `loss` group.
-    loss_line: re.Pattern[str]
-    # The file the writes_outside_output mutant adds, relative to the platform root.
-    stray_file: str
-    mutants: dict[str, Mutant]
+    # Job path (joined to work_dir, or absolute under /data) of its pretrained file, and
+    # make_inputs.py's flag for where to write it; None: it restores none.
+    pretrained_file: str | None
+    make_inputs_pretrained_flag: str | None
+    # Every planned check's verdict on the unmutated job run locally (in a container
+    # `image_contract` passes too).
+    verdicts: dict[str, str]
+    mutants: dict[str, Mutant] = field(default_factory=dict)
+    # True: the harness generates its inputs (im2txt profile); False: its make_inputs.py.
+    im2txt_profile: bool = False
 
     @property
     def folder(self) -> Path:
@@ -72,38 +78,33 @@ class ForeignJob:
         params = split_params(self.train_params)
         return params if steps is None else with_flag(params, self.step_flag, steps)
 
-    def losses(self, output: str) -> list[float]:
-        """Losses in the order the job logged them (stdout and stderr joined)."""
-        return [float(match["loss"]) for match in self.loss_line.finditer(output)]
+
+def _verdicts(**changed: str) -> dict[str, str]:
+    """A table of GENERIC checks: every one passes but those named."""
+    table = dict.fromkeys(GENERIC, PASSED)
+    table.update(image_contract=NA, reproducible=NA)
+    return {**table, **changed}
 
 
-def _train_py_mutants(
-    *,
-    stray: tuple[str, str],
-    restore: str,
-    restore_skipped: str,
-    learning_rate: str,
-    latest: str,
-) -> dict[str, Mutant]:
-    """The four mutants as edits of a job's train.py.
+def _failing(check: str) -> dict[str, str]:
+    return {check: FAILED}
 
-    `stray` is (platform folder flag, file name) for the extra write; `restore` the
-    line loading the pretrained file and `restore_skipped` its stand-in;
-    `learning_rate` the flag's default; `latest` the line finding the checkpoint to
-    resume from.
-    """
-    folder, name = stray
-    write = f'        tf.io.gfile.GFile(FLAGS.{folder} + "/{name}", "w").write("x")\n'
-    return {
-        "writes_outside_output": Mutant("train.py", _OUTPUT_CREATED, _OUTPUT_CREATED + write),
-        "skips_pretrained_restore": Mutant("train.py", restore, restore_skipped),
-        "learning_rate_zero": Mutant(
-            "train.py",
-            f'flags.DEFINE_float("learning_rate", {learning_rate},',
-            'flags.DEFINE_float("learning_rate", 0.0,',
-        ),
-        "never_resumes": Mutant("train.py", latest, "    latest = None\n"),
-    }
+
+# The job crashes at start: every check that needed its training is left unrun.
+CRASHED = {"path_contract": NOT_RUN, "pretrained_restore": NOT_RUN, "loss_decrease": NOT_RUN}
+CRASHED["resume"] = NOT_RUN
+
+
+def _stray_write(folder: str, created: str = _OUTPUT_CREATED, flags: str = "FLAGS") -> Mutant:
+    write = f'        tf.io.gfile.GFile({flags}.{folder} + "/stray.txt", "w").write("x")\n'
+    return Mutant("train.py", created, created + write, _failing("path_contract"))
+
+
+def _learning_rate_zero(definition: str, **also: str) -> Mutant:
+    """`definition` is the learning rate's flag definition up to and including its default;
+    `also` the verdicts besides loss_decrease's failure that a frozen model changes."""
+    zero = re.sub(r"[0-9.]+,?$", lambda m: "0.0" + ("," if m[0].endswith(",") else ""), definition)
+    return Mutant("train.py", definition, zero, {**_failing("loss_decrease"), **also})
 
 
 TF1_COMPAT = ForeignJob(
@@ -115,26 +116,29 @@ TF1_COMPAT = ForeignJob(
     step_flag="number_of_steps",
     pretrained_file="/inception_v3.ckpt",
     make_inputs_pretrained_flag="inception_checkpoint",
-    pretrained_keys=tuple(
-        "InceptionV3/Conv2d_1a_3x3/" + name
-        for name in (
-            "weights",
-            "BatchNorm/beta",
-            "BatchNorm/moving_mean",
-            "BatchNorm/moving_variance",
-        )
-    ),
-    trained_key=re.compile(r"^word_head/.*/(weights|biases)$"),
-    # LoggingTensorHook's line; absl and TensorFlow's own handler each print it once.
-    loss_line=re.compile(r"^INFO:tensorflow:loss = (?P<loss>\S+), step = (?P<step>\d+)", re.M),
-    stray_file="data/run_started.txt",
-    mutants=_train_py_mutants(
-        stray=("work_dir", "run_started.txt"),
-        restore="        saver.restore(session, path)\n",
-        restore_skipped="        del session  # keeps the fresh initial values\n",
-        learning_rate="0.02",
-        latest="    latest = tf1.train.latest_checkpoint(FLAGS.output_dir)\n",
-    ),
+    # Summaries beside the checkpoints, as TF1 jobs wrote them: log_dir stays empty.
+    verdicts={
+        **_verdicts(path_contract=WARNING),
+        "uses_image": NA,  # no evaluate.py / run_inference.py of ours in its code
+        "inference": NA,
+    },
+    mutants={
+        "writes_outside_output": _stray_write("work_dir"),
+        "skips_pretrained_restore": Mutant(
+            "train.py",
+            "        saver.restore(session, path)\n",
+            "        del session  # keeps the fresh initial values\n",
+            _failing("pretrained_restore"),
+        ),
+        "learning_rate_zero": _learning_rate_zero('flags.DEFINE_float("learning_rate", 0.02,'),
+        "never_resumes": Mutant(
+            "train.py",
+            "    latest = tf1.train.latest_checkpoint(FLAGS.output_dir)\n",
+            "    latest = None\n",
+            _failing("resume"),
+        ),
+    },
+    im2txt_profile=True,
 )
 
 KERAS_FIT = ForeignJob(
@@ -143,50 +147,150 @@ KERAS_FIT = ForeignJob(
     step_flag="max_steps",
     pretrained_file="/backbone.ckpt",
     make_inputs_pretrained_flag="pretrained_checkpoint",
-    pretrained_keys=(
-        "model/backbone/_kernel/.ATTRIBUTES/VARIABLE_VALUE",
-        "model/backbone/bias/.ATTRIBUTES/VARIABLE_VALUE",
-    ),
-    trained_key=re.compile(r"^model/head/"),
-    # model.fit(verbose=2) prints one line per epoch: `5/5 - 0s - 9ms/step - ... - loss: 0.43`.
-    loss_line=re.compile(r"^\d+/\d+ - .* - loss: (?P<loss>\S+)", re.M),
-    stray_file="data/data/seen.txt",
-    mutants=_train_py_mutants(
-        stray=("data_dir", "seen.txt"),
-        restore="        restore_backbone(model, pretrained_path)\n",
-        restore_skipped="        pass  # keeps the fresh initial values\n",
-        learning_rate="0.01",
-        latest="    latest = manager.latest_checkpoint\n",
-    ),
+    verdicts=_verdicts(),
+    mutants={
+        "writes_outside_output": _stray_write("work_dir"),
+        "skips_pretrained_restore": Mutant(
+            "train.py",
+            "        restore_backbone(model, pretrained_path)\n",
+            "        pass  # keeps the fresh initial values\n",
+            _failing("pretrained_restore"),
+        ),
+        "learning_rate_zero": _learning_rate_zero('flags.DEFINE_float("learning_rate", 0.01,'),
+        "never_resumes": Mutant(
+            "train.py",
+            "    latest = manager.latest_checkpoint\n",
+            "    latest = None\n",
+            _failing("resume"),
+        ),
+    },
 )
 
-JOBS = {job.name: job for job in (TF1_COMPAT, KERAS_FIT)}
+KERAS_MODEL = ForeignJob(
+    name="keras_model",
+    train_params=(
+        "--train_file=/digits.npz --pretrained_model=/pretrained.h5 --nofreeze_backbone --epochs=4"
+    ),
+    step_flag="epochs",
+    pretrained_file="/pretrained.h5",
+    make_inputs_pretrained_flag="pretrained_model",
+    # Fine-tunes the whole model; saves only Keras model files (no checkpoint carrying a
+    # step), so it cannot resume.
+    verdicts=_verdicts(resume=WARNING),
+    mutants={
+        "saves_outside_output": Mutant(
+            "train.py",
+            'model.save(FLAGS.output_dir + "/digits_model.h5")',
+            'model.save(FLAGS.work_dir + "/digits_model.h5")',
+            _failing("path_contract"),
+        ),
+        "skips_pretrained_restore": Mutant(
+            "train.py",
+            "model.load_weights(pretrained_path)",
+            "pass  # keeps the fresh initial values",
+            _failing("pretrained_restore"),
+        ),
+        # With nothing moving, the declared fine-tuning (--nofreeze_backbone) did not happen:
+        # a warning beside the failure.
+        "learning_rate_zero": _learning_rate_zero(
+            'flags.DEFINE_float("learning_rate", 0.005,', pretrained_restore=WARNING
+        ),
+        # UCloud's uflag under TensorFlow 2: absl.logging already defines --log_dir.
+        "defines_log_dir_twice": Mutant(
+            "train.py",
+            '"Default log path", allow_override=True)',
+            '"Default log path")',
+            CRASHED,
+        ),
+    },
+)
 
-# Every check the harness plans for each job, and its verdict on the unmutated job run
-# locally (in a container `image_contract` passes too).
-NA = NOT_APPLICABLE
-PASSING = {
-    "tf1_compat": {
-        "image_contract": NA,
-        "path_contract": PASSED,
-        "pretrained_restore": PASSED,
-        "loss_decrease": PASSED,
-        "uses_image": NA,  # no evaluate.py / run_inference.py of ours in its code
-        "resume": PASSED,
-        "inference": NA,
-        "reproducible": NA,
+TF1_SUMMARIES = ForeignJob(
+    name="tf1_summaries",
+    train_params="--train_file=/points.npz --max_step=60",
+    step_flag="max_step",
+    pretrained_file=None,
+    make_inputs_pretrained_flag=None,
+    verdicts=_verdicts(pretrained_restore=NA, resume=WARNING),
+    mutants={
+        "saves_outside_output": Mutant(
+            "train.py",
+            'saver.save(sess, FLAGS.output_dir + "/model.ckpt")',
+            'saver.save(sess, FLAGS.work_dir + "/model.ckpt")',
+            _failing("path_contract"),
+        ),
+        "learning_rate_zero": _learning_rate_zero('flags.DEFINE_float("learning_rate", 0.01,'),
     },
-    "keras_fit": {
-        "image_contract": NA,
-        "path_contract": PASSED,
-        "pretrained_restore": PASSED,
-        "loss_decrease": PASSED,
-        "resume": PASSED,
-        "reproducible": NA,
+)
+
+ESTIMATOR_LIKE = ForeignJob(
+    name="estimator_like",
+    train_params="--train-steps=60 --train-batch-size=32",
+    step_flag="train-steps",
+    pretrained_file=None,
+    make_inputs_pretrained_flag=None,
+    # model_dir = output_dir, as the Estimator job has it: log_dir stays empty.
+    verdicts=_verdicts(path_contract=WARNING, pretrained_restore=NA),
+    mutants={
+        "writes_outside_output": _stray_write(
+            "work_dir", "        tf.io.gfile.makedirs(args.output_dir)\n", "args"
+        ),
+        "learning_rate_zero": _learning_rate_zero(
+            'parser.add_argument("--learning-rate", type=float, default=0.05,'
+        ),
+        "never_resumes": Mutant(
+            "train.py",
+            "    checkpoint_dir = args.output_dir\n",
+            "    checkpoint_dir = None\n",
+            _failing("resume"),
+        ),
     },
+)
+
+SLIM_LIKE = ForeignJob(
+    name="slim_like",
+    train_params=(
+        "--checkpoint_path=/data/mobilenano.ckpt --checkpoint_exclude_scopes=MobileNano/Logits "
+        "--trainable_scopes=MobileNano/Logits,MobileNano/Conv2 --max_number_of_steps=60"
+    ),
+    step_flag="max_number_of_steps",
+    pretrained_file="/data/mobilenano.ckpt",
+    make_inputs_pretrained_flag="checkpoint_path",
+    # Events and checkpoints in train_dir = output_dir, as slim writes them.
+    verdicts=_verdicts(path_contract=WARNING),
+    mutants={
+        "skips_pretrained_restore": Mutant(
+            "train.py",
+            "        saver.restore(session, path)\n",
+            "        del session  # keeps the fresh initial values\n",
+            _failing("pretrained_restore"),
+        ),
+        "trains_its_frozen_scopes": Mutant(
+            "train.py",
+            "    variables_to_train = variables_to_train_from(FLAGS.trainable_scopes)\n",
+            "    variables_to_train = tf1.trainable_variables()\n",
+            _failing("pretrained_restore"),
+        ),
+        "learning_rate_zero": _learning_rate_zero('flags.DEFINE_float("learning_rate", 0.01,'),
+        "never_resumes": Mutant(
+            "train.py",
+            "    latest = tf1.train.latest_checkpoint(FLAGS.train_dir)\n",
+            "    latest = None\n",
+            _failing("resume"),
+        ),
+    },
+)
+
+JOBS = {
+    job.name: job
+    for job in (TF1_COMPAT, KERAS_FIT, KERAS_MODEL, TF1_SUMMARIES, ESTIMATOR_LIKE, SLIM_LIKE)
 }
+MUTANTS = [(job.name, mutant) for job in JOBS.values() for mutant in job.mutants]
 
-MUTANTS = {job.name: job.mutants for job in JOBS.values()}
+
+def expected_verdicts(job: ForeignJob, mutant: str | None = None) -> dict[str, str]:
+    """The whole table the harness gives the job (or one of its mutants) locally."""
+    return {**job.verdicts, **(job.mutants[mutant].verdicts if mutant else {})}
 
 
 def job_env() -> dict[str, str]:
@@ -197,20 +301,28 @@ def job_env() -> dict[str, str]:
 
 
 def make_inputs(job: ForeignJob | str, work_dir: Path) -> None:
-    """Run the job's make_inputs.py: its data sample into work_dir/data, its pretrained file."""
+    """Run the job's make_inputs.py: its data sample into work_dir/data, its pretrained
+    file at work_dir/<its name>."""
     job = JOBS[job] if isinstance(job, str) else job
     work_dir.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
         str(job.folder / "make_inputs.py"),
         f"--data_dir={work_dir / 'data'}",
-        f"--{job.make_inputs_pretrained_flag}={work_dir}{job.pretrained_file}",
     ]
+    if job.pretrained_file:
+        name = Path(job.pretrained_file).name
+        command.append(f"--{job.make_inputs_pretrained_flag}={work_dir / name}")
     done = subprocess.run(
         command, capture_output=True, text=True, env=job_env(), cwd=work_dir, timeout=300
     )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+
+
+def pretrained_input(job: ForeignJob, work_dir: Path) -> Path | None:
+    """Where make_inputs wrote the job's pretrained file (what `--pretrained` gets)."""
+    return work_dir / Path(job.pretrained_file).name if job.pretrained_file else None
 
 
 def run_job(
@@ -239,3 +351,34 @@ def make_mutant(job: ForeignJob | str, name: str, destination: Path) -> Path:
     assert count == 1, f"{job.name}/{name}: anchor occurs {count} times in {mutant.file}"
     target.write_text(source.replace(mutant.anchor, mutant.replacement))
     return destination
+
+
+class JobInputs:
+    """Each job's make_inputs.py sample, made once per session and shared (read only)."""
+
+    def __init__(self, parent: Path) -> None:
+        self.parent = parent
+        self.made: dict[str, Path] = {}
+
+    def __call__(self, job: ForeignJob) -> Path:
+        if job.name not in self.made:
+            make_inputs(job, self.parent / job.name)
+            self.made[job.name] = self.parent / job.name
+        return self.made[job.name]
+
+
+def plan_for(job: ForeignJob, inputs: JobInputs, **settings):
+    """The validation a user runs for the job: its own sample and pretrained file with
+    `--data/--pretrained` (or the im2txt profile's generated inputs)."""
+    from harness.validate import Plan
+
+    if job.im2txt_profile:
+        return Plan(train_params=job.params(), **settings)
+    work_dir = inputs(job)
+    return Plan(
+        train_params=job.params(),
+        profile="none",
+        data=work_dir / "data",
+        pretrained=pretrained_input(job, work_dir),
+        **settings,
+    )

@@ -1,5 +1,5 @@
-"""The two foreign fixture jobs in containers: same verdicts as locally, plus the image
-contract - the Keras job brings its own data and backbone with --data/--pretrained."""
+"""The foreign fixture jobs in containers of their own images: the verdict table each gets
+locally, plus the image contract (tests/foreign_jobs.py holds the tables)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,20 @@ import pytest
 
 from harness.backends.container import DockerBackend
 from harness.record import PASSED
-from harness.validate import Plan, validate
-from tests.foreign_jobs import JOBS, KERAS_FIT, PASSING, make_inputs
+from harness.validate import validate
+from tests.foreign_jobs import JOBS, expected_verdicts, plan_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("name", sorted(JOBS))
-def test_foreign_job_in_its_image_passes(name, job_image, tmp_path) -> None:
+def test_each_job_shape_in_its_image_gets_its_verdict_table(
+    name, job_image, job_inputs, tmp_path
+) -> None:
     job = JOBS[name]
-    image = job_image(job.folder)
-    plan = Plan(train_params=job.params())
-    if job is KERAS_FIT:
-        make_inputs(KERAS_FIT, tmp_path / "inputs")
-        plan = Plan(
-            train_params=job.params(),
-            profile="none",
-            data=tmp_path / "inputs" / "data",
-            pretrained=tmp_path / "inputs" / job.pretrained_file.lstrip("/"),
-        )
-    result = validate(DockerBackend(image), plan, tmp_path / "run")
+    result = validate(DockerBackend(job_image(job.folder)), plan_for(job, job_inputs), tmp_path)
     table = {check.name: check.status for check in result.record.checks}
-    assert table == {**PASSING[name], "image_contract": PASSED}, {
+    assert table == {**expected_verdicts(job), "image_contract": PASSED}, {
         c.name: c.message for c in result.record.checks
     }
-    assert result.record.code["kind"] == "image"
+    assert result.passed and result.record.code["kind"] == "image"
