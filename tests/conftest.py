@@ -19,6 +19,14 @@ _registered = any(
 pytest_plugins = [] if _registered else ["harness.pytest_plugin"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "quick: the end-to-end runs of the contributors' fast lane (tox -e quick)"
+    )
+    # pytest-xdist registers this itself; without it (a plain `pytest`) it must be known too.
+    config.addinivalue_line("markers", "xdist_group(name): run on one xdist worker together")
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
@@ -44,6 +52,14 @@ def real_validation(tmp_path_factory: pytest.TempPathFactory):
         resume_steps=10,
     )
     return validate(LocalBackend(KERAS_FIT.folder), plan, tmp_path_factory.mktemp("real-run"))
+
+
+@pytest.fixture(scope="session")
+def job_inputs(tmp_path_factory: pytest.TempPathFactory):
+    """Each foreign fixture job's own data sample and pretrained file, made on first use."""
+    from tests.foreign_jobs import JobInputs
+
+    return JobInputs(tmp_path_factory.mktemp("job-inputs"))
 
 
 @pytest.fixture(scope="session")

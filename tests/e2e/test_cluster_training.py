@@ -27,7 +27,7 @@ import tensorflow as tf
 from harness.contract import PlatformRoot
 from harness.synthetic import generate_dataset, write_inception_checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_cluster_training")]
 
 TRAIN = Path(__file__).resolve().parents[2] / "im2txt" / "train.py"
 TIMEOUT = 300

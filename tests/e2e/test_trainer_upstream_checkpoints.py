@@ -32,7 +32,7 @@ from tests.e2e.job_runs import (
 )
 from tests.upstream_graph import NUM_LSTM_UNITS, UpstreamGraph, differences
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_trainer_upstream_checkpoints")]
 
 PLATFORM_STYLE = [
     "--input_file_pattern=/train-?????-of-00256",

@@ -1,0 +1,49 @@
+"""The pytest plugin's `finished_run` fixture in a user's own test suite: one real
+validation of the job the user names on pytest's command line, shared by the session."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.foreign_jobs import TF1_COMPAT
+
+pytestmark = pytest.mark.slow
+
+USER_TESTS = """
+def test_my_job_passes(finished_run):
+    table = {c.name: c.status for c in finished_run.record.checks}
+    assert finished_run.passed, table
+    assert table["loss_decrease"] == "passed" and table["resume"] == "passed"
+
+
+def test_the_same_run_is_shared(finished_run):
+    assert (finished_run.run_dir / "run_record.json").is_file()
+"""
+
+
+def test_finished_run_validates_the_users_job_once_for_the_session(tmp_path: Path) -> None:
+    (tmp_path / "test_my_job.py").write_text(USER_TESTS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    params = " ".join(TF1_COMPAT.params(steps=40))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--harness-code-path={TF1_COMPAT.folder}",
+            f"--harness-train-params={params}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "2 passed" in done.stdout

@@ -1,0 +1,112 @@
+"""The CI regression gate on a fixture job: a committed baseline, and `validate --baseline`
+failing for exactly what got worse - a learning rate that stalls, a slower step, a stray
+output file - while the unchanged job passes it, twice in a row.
+
+The baseline is `tests/baselines/estimator_like.json`, written by `uai-harness baseline`
+from a run of fixtures/jobs/estimator_like; `python tests/baselines/refresh.py` writes it
+again when the job or the baseline format change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.backends.local import LocalBackend
+from harness.baseline import load_baseline
+from harness.record import FAILED, PASSED
+from harness.validate import validate
+from tests.foreign_jobs import ESTIMATOR_LIKE, Mutant, make_mutant, plan_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("regression-gate")]
+
+BASELINE = Path(__file__).resolve().parents[1] / "baselines" / "estimator_like.json"
+VARIANTS = {
+    "stalling_learning_rate": (
+        Mutant(
+            "train.py",
+            'parser.add_argument("--learning-rate", type=float, default=0.05,',
+            'parser.add_argument("--learning-rate", type=float, default=3.0,',
+            {},
+        ),
+        "the loss got worse",
+    ),
+    "slowed_step": (
+        Mutant(
+            "train.py",
+            "                _, final_loss = session.run([train_op, loss])\n",
+            "                _, final_loss = session.run([train_op, loss])\n"
+            "                __import__('time').sleep(0.15)\n",
+            {},
+        ),
+        "it got slower",
+    ),
+    "stray_output": (
+        Mutant(
+            "train.py",
+            "        tf.io.gfile.makedirs(args.output_dir)\n",
+            "        tf.io.gfile.makedirs(args.output_dir)\n"
+            '        open(args.output_dir + "/notes.txt", "w").write("x")\n',
+            {},
+        ),
+        "new files under output_dir: notes.txt",
+    ),
+}
+
+
+GATE_PARAMS = ["--train-steps=60", "--train-batch-size=32"]
+# This 2-core shared machine's noise, measured (docs/testing.md): the unchanged job's
+# speed varied by up to 35% between back-to-back runs. The gate allows half; a slowed
+# step (0.15 s of sleep on a ~4 ms step) is tens of times slower, far outside it.
+SPEED_TOLERANCE = 0.5
+
+
+def gate_plan(job_inputs, **settings):
+    plan = plan_for(ESTIMATOR_LIKE, job_inputs, **settings)
+    plan.train_params = list(GATE_PARAMS)
+    return plan
+
+
+def _gate(code: Path, job_inputs, run_dir: Path):
+    plan = gate_plan(job_inputs, baseline=BASELINE, speed_tolerance=SPEED_TOLERANCE)
+    return validate(LocalBackend(code), plan, run_dir).record.check("regression")
+
+
+def test_the_committed_baseline_is_small_stable_and_reviewable() -> None:
+    text = BASELINE.read_text()
+    data = load_baseline(BASELINE)
+    assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"  # as the tool writes it
+    assert data["identity"]["train_params"] == GATE_PARAMS
+    assert not re.search(r"/(tmp|root|home|work)/", text), "an absolute path of a machine"
+    assert len(text) < 20_000 and data["speed"]["steps_per_s"] > 0
+    assert "events.out.tfevents.*" in data["outputs"]
+
+
+def test_the_unchanged_job_passes_the_gate_twice_in_a_row(tmp_path, job_inputs) -> None:
+    for attempt in ("first", "second"):
+        check = _gate(ESTIMATOR_LIKE.folder, job_inputs, tmp_path / attempt)
+        assert check.status == PASSED, check.message
+        print(f"{attempt}: {check.evidence['speed']}")
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_worse_variant_fails_the_gate_naming_what_changed(
+    tmp_path, job_inputs, variant: str
+) -> None:
+    mutant, named = VARIANTS[variant]
+    ESTIMATOR_LIKE.mutants[variant] = mutant  # known to make_mutant for this test only
+    try:
+        code = make_mutant(ESTIMATOR_LIKE, variant, tmp_path / "code")
+    finally:
+        del ESTIMATOR_LIKE.mutants[variant]
+    check = _gate(code, job_inputs, tmp_path / "run")
+    assert check.status == FAILED and named in check.message, check.message
+    others = {"the loss got worse", "it got slower", "new files under output_dir"} - {
+        named.split(":")[0]
+    }
+    assert not any(other in check.message for other in others), check.message
+    if variant == "stalling_learning_rate":
+        assert "loss_decrease (passed -> failed)" in check.message
