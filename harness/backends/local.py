@@ -207,10 +207,20 @@ def _pump(stream, log, on_line: LogSink | None) -> None:
 
 
 def _kill_group(process: subprocess.Popen, grace_s: float) -> None:
-    """SIGTERM the job's process group, then SIGKILL it and every process it started
-    (those that left the group too) when it has not ended after `grace_s`."""
+    """SIGTERM the job's processes, then SIGKILL its group and every process it started
+    (those that left the group too) when it has not ended after `grace_s`.
+
+    The launchers (bwrap, the platform line's bash) are spared the SIGTERM: they would die
+    of it at once, and the exit status seen would be theirs, not that of the job, which
+    may handle SIGTERM and exit 0 as the platform's stop expects."""
+    launchers = _launchers(process.pid)
+    job = [pid for pid in _descendants(process.pid) if pid not in launchers]
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        if not job:
+            os.killpg(process.pid, signal.SIGTERM)
+        for pid in job:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     try:
@@ -237,6 +247,27 @@ def _descendants(pid: int) -> list[int]:
         found.append(child)
         queue += children.get(child, [])
     return found
+
+
+_LAUNCHERS = ("bwrap", "bash")
+
+
+def _launchers(pid: int) -> set[int]:
+    """The chain of launcher processes from `pid` down to the job: each a bwrap or bash
+    with one child."""
+    chain: set[int] = set()
+    while True:
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return chain
+        if name not in _LAUNCHERS:
+            return chain
+        chain.add(pid)
+        if len(children) != 1:
+            return chain
+        pid = int(children[0])
 
 
 def _kill_tree(pid: int) -> None:

@@ -89,10 +89,12 @@ def _system_binds() -> list[str]:
 
 def _interpreter_binds(python: str) -> list[str]:
     """The interpreter's folders when they lie in a hidden folder (a venv under /tmp, a
-    pyenv under /root), read-only at the same path."""
+    pyenv under /root), read-only at the same path; with them the package folders on the
+    harness's own path, which a venv's `.pth` line may add from elsewhere."""
     executable = Path(python)
     folders = {Path(sys.prefix), Path(sys.base_prefix), executable.parent.parent}
     folders.add(executable.resolve().parent.parent)
+    folders.update(Path(p) for p in sys.path if Path(p).name in ("site-packages", "dist-packages"))
     binds = []
     for folder in sorted(folders):
         top = folder.parts[1] if len(folder.parts) > 1 else ""
