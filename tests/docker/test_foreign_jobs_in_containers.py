@@ -18,7 +18,9 @@ def test_each_job_shape_in_its_image_gets_its_verdict_table(
     name, job_image, job_inputs, tmp_path
 ) -> None:
     job = JOBS[name]
-    result = validate(DockerBackend(job_image(job.folder)), plan_for(job, job_inputs), tmp_path)
+    result = validate(
+        DockerBackend(job_image(job.folder)), plan_for(job, job_inputs), tmp_path / "run"
+    )
     table = {check.name: check.status for check in result.record.checks}
     assert table == {**expected_verdicts(job), "image_contract": PASSED}, {
         c.name: c.message for c in result.record.checks
