@@ -131,10 +131,12 @@ def event_candidates(
 def stdout_candidates(log_text: str, settings: LossSettings) -> list[_Candidate]:
     if settings.forced and settings.regex is None:
         return []
+    # One parser per shape, so that each shape is a candidate of its own; a --loss-regex
+    # replaces them all (Keras progress lines included).
     parsers = (
-        [StdoutParser({"--loss-regex": re.compile(settings.regex)})]
+        [StdoutParser.for_regex(settings.regex)]
         if settings.regex is not None
-        else [StdoutParser({s.name: re.compile(s.pattern)}) for s in STDOUT_SHAPES]
+        else [StdoutParser({s.name: re.compile(s.pattern)}, keras=False) for s in STDOUT_SHAPES]
         + [StdoutParser({}, keras=True)]
     )
     lines = clean_lines(log_text)

@@ -86,7 +86,7 @@ def _kind(path: Path) -> str | None:
         return SAVED_MODEL if _saved_model_variables(path) is not None else None
     if path.suffix.lower() == ".keras" and zipfile.is_zipfile(path):
         return KERAS_ARCHIVE
-    if path.suffix.lower() in (".h5", ".hdf5") and _is_hdf5(path):
+    if path.suffix.lower() in (".h5", ".hdf5") and _is_keras_h5(path):
         return KERAS_H5
     return CHECKPOINT if is_checkpoint(path) else None
 
@@ -167,9 +167,20 @@ def _checkpoint_values(prefix: Path) -> dict[str, np.ndarray]:
     return values
 
 
-def _is_hdf5(path: Path) -> bool:
+def _is_keras_h5(path: Path) -> bool:
+    """An HDF5 file laid out as Keras weights: a job's other HDF5 files (features, arrays
+    written with h5py) are outputs like any other, not a saved model."""
     with open(path, "rb") as handle:
-        return handle.read(8) == b"\x89HDF\r\n\x1a\n"
+        if handle.read(8) != b"\x89HDF\r\n\x1a\n":
+            return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            weights = h5["model_weights"] if "model_weights" in h5 else h5
+            return "layer_names" in weights.attrs or "layers" in h5 or "vars" in h5
+    except OSError:
+        return False
 
 
 def _h5_values(source, shown: Path) -> dict[str, np.ndarray]:

@@ -196,7 +196,10 @@ def test_a_resumed_keras_run_numbers_steps_from_its_first_epoch() -> None:
 
 
 def test_a_user_regex_with_named_groups() -> None:
-    log = "it=5 objective 0.25\nit=6 objective 0.5\nglobal step 7: loss = 1.0\n"
+    log = (
+        "it=5 objective 0.25\nit=6 objective 0.5\nglobal step 7: loss = 1.0\n"
+        "Epoch 1/1\n8/8 - 0s - loss: 9.0\n"  # a Keras progress line: not the user's series
+    )
     series = parse_stdout_losses(log, r"it=(?P<step>\d+) objective (?P<loss>\S+)")
     assert series.values == {5: 0.25, 6: 0.5} and series.source == "stdout:--loss-regex"
 

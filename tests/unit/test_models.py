@@ -123,6 +123,16 @@ def test_what_is_no_model_is_named(tmp_path: Path) -> None:
         read_model(tmp_path / "plain.bin")
 
 
+def test_an_hdf5_file_of_plain_arrays_is_an_output_not_a_model(tmp_path: Path) -> None:
+    import h5py
+
+    with h5py.File(tmp_path / "features.h5", "w") as handle:
+        handle["embeddings"] = np.zeros([4, 3], np.float32)
+    assert JobOutput(tmp_path).models() == []
+    with pytest.raises(ModelReadError, match="features.h5 is neither"):
+        read_model(tmp_path / "features.h5")
+
+
 def test_no_output_folder_means_nothing_saved(tmp_path: Path) -> None:
     output = JobOutput(tmp_path / "missing")
     assert output.models() == [] and output.latest_checkpoint() is None
