@@ -176,11 +176,21 @@ def _is_keras_h5(path: Path) -> bool:
     import h5py
 
     try:
-        with h5py.File(path, "r") as h5:
-            weights = h5["model_weights"] if "model_weights" in h5 else h5
-            return "layer_names" in weights.attrs or "layers" in h5 or "vars" in h5
+        with h5py.File(path, "r") as handle:
+            return _keras_layout(handle) is not None
     except OSError:
         return False
+
+
+def _keras_layout(handle) -> tuple[str, object] | None:
+    """Which Keras layout an open HDF5 file holds, and the group its weights are read
+    from: ("legacy", `model_weights` or the root) or ("keras3", the root); None if none."""
+    weights = handle["model_weights"] if "model_weights" in handle else handle
+    if "layer_names" in weights.attrs:
+        return "legacy", weights
+    if "layers" in handle or "vars" in handle:
+        return "keras3", handle
+    return None
 
 
 def _h5_values(source, shown: Path) -> dict[str, np.ndarray]:
@@ -191,11 +201,10 @@ def _h5_values(source, shown: Path) -> dict[str, np.ndarray]:
 
     try:
         with h5py.File(source, "r") as handle:
-            weights = handle["model_weights"] if "model_weights" in handle else handle
-            if "layer_names" in weights.attrs:
-                return _legacy_h5(weights)
-            if "layers" in handle or "vars" in handle:
-                return _keras3_h5(handle)
+            layout = _keras_layout(handle)
+            if layout is not None:
+                kind, weights = layout
+                return _legacy_h5(weights) if kind == "legacy" else _keras3_h5(weights)
     except OSError as err:
         raise ModelReadError(f"{shown}: not a readable HDF5 file ({err})") from err
     raise ModelReadError(f"{shown}: an HDF5 file without Keras weights")
