@@ -309,6 +309,8 @@ def judge_resume(
         failure=failure,
         saved=[m.path.name for m in previous_models],
         non_finite=non_finite(final),
+        loss_steps=rerun.losses.steps,
+        first_loss_steps=previous.losses.steps,
     )
     run.add(
         resume.check_resume(

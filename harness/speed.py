@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from harness.job import LossSeries, StdoutParser
+from harness.jobshapes import EPOCH_INDEX, EPOCHS, STEPS
 from harness.params import flag_value
 
 BATCH_FLAGS = ("batch_size", "train-batch-size", "train_batch_size", "batch-size")
@@ -32,9 +33,13 @@ _REPEATS = 3000
 
 @dataclasses.dataclass(frozen=True)
 class Speed:
+    """`steps_per_s` counts what the loss's step numbers count: `unit` says which (a
+    Keras `epoch_loss` numbers epochs, and then no examples/s can be told)."""
+
     steps_per_s: float
     examples_per_s: float | None
     clock: str  # "job events" or "harness"
+    unit: str = STEPS
 
 
 def machine_gflops(rounds: int = 3) -> float:
@@ -99,6 +104,8 @@ def measure(
     if not rates:
         return None
     rate = max(rates)
+    if losses.steps == EPOCH_INDEX:
+        return Speed(rate, None, clock, EPOCHS)
     batch = next((flag_value(params, f) for f in BATCH_FLAGS if flag_value(params, f)), None)
     examples = rate * int(batch) if batch and batch.isdigit() else None
     return Speed(rate, examples, clock)

@@ -19,6 +19,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from harness.checks.levels import fifth_mean
+from harness.jobshapes import STEPS
 from harness.record import PASSED, CheckResult
 
 NAME = "regression"
@@ -27,11 +29,8 @@ DEFAULT_SPEED_TOLERANCE = 0.20
 
 
 def _last_fifth(losses: Mapping[str, float]) -> float | None:
-    values = [float(losses[k]) for k in sorted(losses, key=int)]
-    if not values:
-        return None
-    window = max(1, len(values) // 5)
-    return sum(values[-window:]) / window
+    """A summary's losses (keyed by step as text) at their end; None without any."""
+    return fifth_mean({int(k): v for k, v in losses.items()}, last=True) if losses else None
 
 
 def _identity_changes(base: dict, now: dict) -> list[str]:
@@ -67,9 +66,12 @@ def _speed_problem(base: dict, now: dict, tolerance: float) -> tuple[str | None,
     was, is_ = base.get("speed") or {}, now.get("speed") or {}
     if not was.get("steps_per_s") or not is_.get("steps_per_s"):
         return None, "speed not compared (no timed steps in one of the runs)"
+    unit, was_unit = is_.get("unit", STEPS), was.get("unit", STEPS)
+    if unit != was_unit:
+        return None, f"speed not compared (timed in {unit}, the baseline in {was_unit})"
     ratio = is_["steps_per_s"] / was["steps_per_s"]
     text = (
-        f"{is_['steps_per_s']:.1f} steps/s vs baseline {was['steps_per_s']:.1f}: {ratio:.0%} "
+        f"{is_['steps_per_s']:.1f} {unit}/s vs baseline {was['steps_per_s']:.1f}: {ratio:.0%} "
         f"(at least {1 - tolerance:.0%}; machines {is_.get('machine_gflops') or 0:.0f} and "
         f"{was.get('machine_gflops') or 0:.0f} GFLOP/s)"
     )

@@ -4,9 +4,10 @@ The platform restarts a stopped job on the same output folder. A job that saves
 checkpoints carrying a step claims to resume; if its rerun starts over, crashes or
 goes non-finite, the GPU time already paid for is lost: that fails. Judged from what
 the job wrote: the first run reached its target, the rerun's first logged step
-follows the first run's last checkpoint step, its first loss continues the first
-run's loss level instead of going back to the start, its losses and its final
-checkpoint stay finite, it reaches the new target, and - when the pretrained
+follows the first run's last checkpoint step (for a loss logged per epoch, the first
+run's last epoch; a counter restarting in every run says nothing), its first loss
+continues the first run's loss level instead of going back to the start, its losses
+and its final checkpoint stay finite, it reaches the new target, and - when the pretrained
 variables fine-tune - it did not put the pretrained values back over the
 checkpoint's. A job that saves no checkpoint carrying a step has no resume logic at
 all: that is a warning (the platform does not require one), unless even its rerun
@@ -22,7 +23,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from harness.jobshapes import EPOCHS
+from harness.checks.levels import fifth_mean
+from harness.jobshapes import EPOCH_INDEX, EPOCHS, GLOBAL_STEPS
 from harness.record import CheckResult
 
 NAME = "resume"
@@ -42,13 +44,8 @@ class Rerun:
     failure: str | None = None  # why the rerun phase failed
     saved: Sequence[str] = ()  # the first run's model files, for the no-resume warning
     non_finite: Sequence[str] = ()  # variables of the final checkpoint that are not finite
-
-
-def _level(losses: Mapping[int, float], last: bool) -> float:
-    steps = sorted(losses)
-    window = max(1, len(steps) // 5)
-    chosen = steps[-window:] if last else steps[:window]
-    return sum(losses[s] for s in chosen) / len(chosen)
+    loss_steps: str = GLOBAL_STEPS  # what the rerun's loss step numbers count (jobshapes)
+    first_loss_steps: str = GLOBAL_STEPS  # ... and the first run's
 
 
 def _distance(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], names) -> float:
@@ -66,6 +63,32 @@ def _expected_final(rerun: Rerun) -> int | None:
     return round(rerun.first_step * rerun.target / rerun.first_target)
 
 
+def _started_over(rerun: Rerun, first_logged: int) -> str | None:
+    """Why the rerun's first logged step shows it trained again what was trained, if it
+    does; in the unit its loss is counted in."""
+    if rerun.loss_steps == GLOBAL_STEPS and first_logged < rerun.first_step:
+        # (== is fine: Estimator-style hooks log the step before its update)
+        return (
+            f"the rerun logged step {first_logged}, before the first run's last checkpoint "
+            f"at {rerun.first_step}: it started over"
+        )
+    epochs_known = rerun.first_loss_steps == EPOCH_INDEX and rerun.first_losses
+    if rerun.loss_steps == EPOCH_INDEX and epochs_known:
+        # Keras numbers epochs from `initial_epoch`: a resumed fit logs a new epoch first.
+        first, last = min(rerun.first_losses), max(rerun.first_losses)
+        if first_logged <= first:
+            return (
+                f"the rerun logged epoch {first_logged}, the first run's first epoch: it "
+                "started over"
+            )
+        if first_logged <= last:
+            return (
+                f"the rerun logged epoch {first_logged}, which the first run had trained "
+                f"(its last was {last}): it trained epochs {first_logged}-{last} again"
+            )
+    return None  # a counter that restarts in every run: the loss level has to tell
+
+
 def _problems(rerun: Rerun) -> list[str]:
     problems = []
     first_logged = min(rerun.losses) if rerun.losses else None
@@ -79,12 +102,8 @@ def _problems(rerun: Rerun) -> list[str]:
         return problems
     if first_logged is None:
         problems.append("the rerun logged no loss, so where it started cannot be told")
-    elif first_logged < rerun.first_step:
-        # (== is fine: Estimator-style hooks log the step before its update)
-        problems.append(
-            f"the rerun logged step {first_logged}, before the first run's last checkpoint "
-            f"at {rerun.first_step}: it started over"
-        )
+    elif started_over := _started_over(rerun, first_logged):
+        problems.append(started_over)
     bad = [s for s in sorted(rerun.losses) if not math.isfinite(rerun.losses[s])]
     if bad:
         problems.append(
@@ -99,7 +118,10 @@ def _problems(rerun: Rerun) -> list[str]:
             f"the last checkpoint is at step {rerun.final_step}, not the target {expected}"
         )
     if first_logged is not None and len(rerun.first_losses) >= 4:
-        start, end = _level(rerun.first_losses, last=False), _level(rerun.first_losses, last=True)
+        start, end = (
+            fifth_mean(rerun.first_losses, last=False),
+            fifth_mean(rerun.first_losses, last=True),
+        )
         resumed_at = rerun.losses[first_logged]
         if start - end > 0.1 * abs(start) and resumed_at > (start + end) / 2:
             problems.append(
@@ -129,6 +151,7 @@ def check_resume(
         "rerun_last_checkpoint_step": rerun.final_step,
         "target": rerun.target,
         "unit": rerun.unit,
+        "loss_steps_count": rerun.loss_steps,
     }
 
     def result(problems: list[str], advice: list[str], message: str) -> CheckResult:
@@ -175,6 +198,7 @@ def check_resume(
     return result(
         problems,
         [],
-        f"resumed after global step {rerun.first_step} (first logged step {first_logged}) and "
+        f"resumed after global step {rerun.first_step} (first logged "
+        f"{'epoch' if rerun.loss_steps == EPOCH_INDEX else 'step'} {first_logged}) and "
         f"reached {rerun.final_step} (target {_expected_final(rerun)})",
     )

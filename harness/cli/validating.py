@@ -10,6 +10,7 @@ from rich.table import Table
 from harness import __version__
 from harness.cli.common import absolute, code_path, newest_runs, record_path
 from harness.console import ConsoleReporter, make_console
+from harness.jobshapes import STEPS
 from harness.params import flag_value, platform_flags_in, split_params
 from harness.record import FAILED, NOT_RUN, PASSED, WARNING, RunRecord, dumps
 from harness.redaction import Redactor
@@ -179,7 +180,11 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         f"baseline: {written} from {path.parent.name}: {len(facts['losses'])} losses "
         f"({facts['loss_source']}), {len(facts['verdicts'])} verdicts, "
         f"{len(facts['outputs'])} output files, "
-        + (f"{speed['steps_per_s']:.2f} steps/s" if speed else "no speed (no timed steps)")
+        + (
+            f"{speed['steps_per_s']:.2f} {speed.get('unit', STEPS)}/s"
+            if speed
+            else "no speed (no timed steps)"
+        )
     )
     if not record.passed:
         print(f"note: the run did not pass ({record.summary()}); a baseline is usually a good run")

@@ -4,11 +4,13 @@ fails exactly the check built for it (tests/foreign_jobs.py holds the tables).""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from harness.backends.local import LocalBackend
+from harness.params import with_flag
 from harness.validate import validate
 from tests.foreign_jobs import JOBS, MUTANTS, expected_verdicts, make_mutant, plan_for
 
@@ -99,3 +101,20 @@ def test_what_each_shape_is_read_from(passing) -> None:
     estimator = passing("estimator_like").record
     assert estimator.job["step_flag"] == "train-steps"
     assert estimator.phase("resume").command[-1].count("--train-steps=70") == 1
+
+
+@pytest.mark.parametrize("mutant", [None, "never_resumes"])
+def test_a_silent_keras_fit_is_judged_by_its_summaries(
+    mutant: str | None, tmp_path: Path, job_inputs
+) -> None:
+    """keras_fit with verbose=0: only TensorBoard's batch_loss (restarting at 0 in every fit)
+    and epoch_loss say what it trained, so a rerun's first step number cannot show a
+    restart; the resumed job keeps its table and the one that starts over still fails."""
+    job = JOBS["keras_fit"]
+    code = make_mutant(job, mutant, tmp_path / "code") if mutant else job.folder
+    plan = plan_for(job, job_inputs)
+    plan = dataclasses.replace(plan, train_params=with_flag(plan.train_params, "verbose", 0))
+    result = validate(LocalBackend(code), plan, tmp_path / "run")
+    assert _table(result) == expected_verdicts(job, mutant), _messages(result)
+    assert result.record.phase("train").loss_source == "events:batch_loss"
+    assert result.record.phase("resume").speed["unit"] == "steps"

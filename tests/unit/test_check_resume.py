@@ -6,6 +6,7 @@ import numpy as np
 
 from harness.checks import resume
 from harness.checks.resume import Rerun
+from harness.jobshapes import EPOCH_INDEX, PER_RUN
 from harness.record import FAILED, PASSED, WARNING
 
 FIRST = {s: 3.0 - s / 50 for s in range(1, 101)}  # 2.98 -> 1.0
@@ -48,7 +49,7 @@ def test_a_rerun_short_of_the_target_or_silent_fails() -> None:
     short = resume.check_resume(_rerun({101: 1.0}, final=110))
     assert short.status == FAILED and "not the target 120" in short.message
     silent = resume.check_resume(_rerun({}))
-    assert "logged no loss" in silent.message
+    assert silent.status == FAILED and "logged no loss" in silent.message
 
 
 def test_a_first_run_short_of_its_target_fails() -> None:
@@ -88,6 +89,37 @@ def test_epochs_are_scaled_to_steps_by_the_first_run() -> None:
     assert resume.check_resume(facts).status == PASSED
     short = Rerun(100, 4, FIRST, {101: 0.99, 125: 0.8}, 125, 6, unit="epochs")
     assert "not the target 150" in resume.check_resume(short).message
+
+
+# A Keras fit logging only `epoch_loss` (verbose=0 and a TensorBoard callback): the loss is
+# numbered by epoch (0, 1, ...) while the checkpoint's step counts iterations.
+EPOCH_LOSSES = {0: 2.3, 1: 1.6, 2: 1.2, 3: 1.0}  # 4 epochs, 25 steps each
+
+
+def _keras_rerun(losses, **kw) -> Rerun:
+    steps = dict(loss_steps=EPOCH_INDEX, first_loss_steps=EPOCH_INDEX)
+    return Rerun(100, 4, EPOCH_LOSSES, losses, 150, 6, unit="epochs", **steps, **kw)
+
+
+def test_a_keras_fit_logging_epochs_is_judged_in_epochs() -> None:
+    resumed = resume.check_resume(_keras_rerun({4: 0.9, 5: 0.8}))
+    assert resumed.status == PASSED, resumed.message
+    assert "first logged epoch 4" in resumed.message
+    over = resume.check_resume(_keras_rerun({0: 2.3, 5: 0.8}))
+    assert over.status == FAILED
+    assert "logged epoch 0, the first run's first epoch: it started over" in over.message
+    repeated = resume.check_resume(_keras_rerun({2: 1.1, 5: 0.8}))
+    assert repeated.status == FAILED and "trained epochs 2-3 again" in repeated.message
+
+
+def test_a_loss_counter_restarting_in_every_run_is_judged_by_its_level() -> None:
+    # Keras's batch_loss starts at 0 in every fit: step 0 is no sign of starting over.
+    first = {s: 3.0 - s / 50 for s in range(0, 100)}
+    per_run = dict(loss_steps=PER_RUN, first_loss_steps=PER_RUN)
+    kept = resume.check_resume(Rerun(100, 100, first, {0: 1.0, 19: 0.9}, 120, 120, **per_run))
+    assert kept.status == PASSED, kept.message
+    again = resume.check_resume(Rerun(100, 100, first, {0: 2.9, 19: 2.5}, 120, 120, **per_run))
+    assert again.status == FAILED and "did not continue" in again.message
 
 
 def test_a_rerun_that_restores_the_pretrained_file_again_fails() -> None:

@@ -157,6 +157,10 @@ def test_the_regression_check_on_crafted_summaries() -> None:
     nudged["losses"]["10"] += 1e-9
     assert regression.check_regression(bitwise, nudged, "b.json").status == FAILED
     assert regression.check_regression(bitwise, bitwise, "b.json").status == PASSED
+    in_epochs = json.loads(json.dumps(worse))
+    in_epochs["speed"] = {"steps_per_s": 0.1, "unit": "epochs"}
+    unit = regression.check_regression(base, in_epochs, "b.json").evidence["speed"]
+    assert unit == "speed not compared (timed in epochs, the baseline in steps)"
 
 
 def test_summaries_generalise_run_specific_output_names() -> None:
@@ -165,9 +169,15 @@ def test_summaries_generalise_run_specific_output_names() -> None:
             "data/output/model.ckpt-8.index": "x",
             "data/output/log/events.out.tfevents.1796.host.123.0.v2": "y",
             "data/data/train.csv": "z",
+            "data/output/export/best/1764950400/saved_model.pb": "s",
+            "data/output/export/best/1764950471/saved_model.pb": "t",
         }
     )
-    assert summarise(record)["outputs"] == ["log/events.out.tfevents.*", "model.ckpt-8.index"]
+    assert summarise(record)["outputs"] == [
+        "export/best/<time>/saved_model.pb",
+        "log/events.out.tfevents.*",
+        "model.ckpt-8.index",
+    ]
 
 
 # --------------------------------------------------------------------------- rerun

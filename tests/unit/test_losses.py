@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from harness.job import JobOutput, LossSettings, parse_stdout_losses, read_metrics
-from harness.jobshapes import loss_tag_tier
+from harness.jobshapes import loss_tag
 from tests.unit.events import write_events
 
 # --------------------------------------------------------------------------- tag names
@@ -51,7 +51,8 @@ from tests.unit.events import write_events
     ],
 )
 def test_loss_tag_tiers(tag: str, tier: int | None) -> None:
-    assert loss_tag_tier(tag) == tier
+    known = loss_tag(tag)
+    assert (known.tier if known else None) == tier
 
 
 # --------------------------------------------------------------------------- events
