@@ -214,7 +214,8 @@ def _kill_group(process: subprocess.Popen, grace_s: float) -> None:
     of it at once, and the exit status seen would be theirs, not that of the job, which
     may handle SIGTERM and exit 0 as the platform's stop expects."""
     launchers = _launchers(process.pid)
-    job = [pid for pid in _descendants(process.pid) if pid not in launchers]
+    # The process itself is the job when no launcher runs it (bash execs a lone command).
+    job = [pid for pid in (process.pid, *_descendants(process.pid)) if pid not in launchers]
     try:
         if not job:
             os.killpg(process.pid, signal.SIGTERM)

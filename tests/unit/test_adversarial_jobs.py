@@ -433,7 +433,8 @@ def test_a_timeout_ends_the_jobs_whole_process_tree(tmp_path, sample, sandbox_mo
     sleeper = f"import time; time.sleep(60.{os.getpid()}{len(str(sandbox_mode))})"
     body = textwrap.dedent(
         f"""\
-        import subprocess, time
+        import signal, subprocess, time
+        signal.signal(signal.SIGTERM, lambda *_: (print("job got SIGTERM", flush=True), exit(0)))
         subprocess.Popen([sys.executable, "-c", {sleeper!r}], start_new_session=True)
         print("child started", flush=True)
         time.sleep(60)
@@ -441,5 +442,7 @@ def test_a_timeout_ends_the_jobs_whole_process_tree(tmp_path, sample, sandbox_mo
     )
     result = _run(tmp_path, body, {}, _plan(sample, timeout_s=3), sandbox_mode=sandbox_mode)
     assert result.outcomes["train"].timed_out
+    # The job itself was asked to stop first, as the platform asks it (not killed at once).
+    assert "job got SIGTERM" in (tmp_path / "run" / "logs" / "train.log").read_text()
     left = subprocess.run(["pgrep", "-f", sleeper], capture_output=True, text=True).stdout
     assert left == "", f"left running: {left}"
