@@ -5,9 +5,10 @@ control: sorted keys, no absolute paths of the machine, no host names or times b
 the job's own speed, no secrets (it is made from the stored, redacted record). It
 holds the job's identity (what was run: main file, parameters, profile, step
 target), its version (the code folder's digest or the image id), the training loss
-per logged step, every check's verdict, the set of files it wrote under output_dir,
-and its training speed - steps/s and examples/s, with the GFLOP/s of the machine
-measured in the same run (`harness.speed`).
+per logged step, every check's verdict, the set of files it wrote under output_dir
+(event files' and exporters' time-stamped names generalised, so that they compare),
+and its training speed - steps/s (epochs/s where the loss counts epochs) and
+examples/s, with the GFLOP/s of the machine measured in the same run (`harness.speed`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ SCHEMA = 1
 _OUTPUT_PREFIX = "data/output/"
 # Event files carry the writer's time, host and pid in their names.
 _EVENT_NAME = re.compile(r"(events\.out\.tfevents)\..*$")
+# Estimator exporters write each SavedModel into a folder named by the Unix time.
+_EXPORT_TIME = re.compile(r"(?<![^/])\d{10}(?=/)")
 
 
 def identity(record: RunRecord) -> dict[str, Any]:
@@ -51,7 +54,7 @@ def version(record: RunRecord) -> dict[str, Any]:
 def output_set(record: RunRecord) -> list[str]:
     """The files written under output_dir, relative to it, run-specific names generalised."""
     names = {
-        _EVENT_NAME.sub(r"\1.*", path.removeprefix(_OUTPUT_PREFIX))
+        _EXPORT_TIME.sub("<time>", _EVENT_NAME.sub(r"\1.*", path.removeprefix(_OUTPUT_PREFIX)))
         for path in record.outputs
         if path.startswith(_OUTPUT_PREFIX)
     }

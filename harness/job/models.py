@@ -108,7 +108,11 @@ def find_models(folder: Path, exclude: Iterable[Path] = ()) -> list[ModelFile]:
         candidates.update(p for p in folder.rglob(f"*{suffix}") if p.is_file())
     found = []
     for path in candidates:
-        if _PARTIAL.search(path.name) or path in skipped or any(s in path.parents for s in skipped):
+        if (
+            _PARTIAL.search(path.relative_to(folder).as_posix())
+            or path in skipped
+            or any(s in path.parents for s in skipped)
+        ):
             continue
         kind = _kind(path)
         if kind is not None:

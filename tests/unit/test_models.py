@@ -36,6 +36,8 @@ def test_name_keyed_v2_checkpoints_by_step_and_partial_saves_ignored(tmp_path: P
     for step in (5, 40, 12):
         write_checkpoint(tmp_path / f"model.ckpt-{step}", {"w": np.full([2], step, np.float32)})
     write_checkpoint(tmp_path / "model.ckpt-50.tmp-save-123", {"w": np.zeros([2], np.float32)})
+    # A sharded save cut short leaves its parts in a `<prefix>_temp/` folder.
+    write_checkpoint(tmp_path / "model.ckpt-60_temp" / "part-00000-of-00001", {"w": np.zeros([2])})
     found = JobOutput(tmp_path).checkpoints()
     assert [c.step for c in found] == [5, 12, 40]
     assert found[-1].values()["w"].tolist() == [40.0, 40.0]
