@@ -8,6 +8,7 @@ import pytest
 
 from harness.cli import main
 from harness.cmdfile import read_cmd_file
+from harness.record import NOT_APPLICABLE, PASSED, RunRecord
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -21,7 +22,8 @@ PARAMS = (
 
 def test_pack_then_validate_the_cmd_file(cpu_image, docker_client, repo_root, tmp_path) -> None:
     """Pack with the tool's spellings (its inputs equal the session image's, so every layer
-    comes from the build cache), then `validate --cmd-file` checks what it wrote."""
+    comes from the build cache), then `validate --cmd-file` checks what it wrote: the
+    packed image, run with the platform's mounts and command, passes every check."""
     name = f"uai-harness/packed-{uuid.uuid4().hex[:10]}"
     code = main(
         [
@@ -47,6 +49,27 @@ def test_pack_then_validate_the_cmd_file(cpu_image, docker_client, repo_root, tm
         )
     finally:
         docker_client.images.remove(f"{name}-cpu:uaitrain", force=True, noprune=True)
+    # The packed image, run with the platform's mounts and command, passes every check.
+    record = RunRecord.load(tmp_path / "run" / "run_record.json")
+    table = {c.name: c.status for c in record.checks}
+    assert table == {
+        **dict.fromkeys(
+            (
+                "image_contract",
+                "path_contract",
+                "pretrained_restore",
+                "loss_decrease",
+                "uses_image",
+                "resume",
+                "inference",
+            ),
+            PASSED,
+        ),
+        "reproducible": NOT_APPLICABLE,
+    }, {c.name: c.message for c in record.checks}
+    assert record.check("path_contract").evidence["written_outside_output"] == []
+    assert record.code["kind"] == "image" and record.code["id"].startswith("sha256:")
+    assert any(line.startswith("tensorflow") for line in record.environment["pip_freeze"])
 
 
 def test_local_test_line_runs_under_a_terminal_and_reports_the_exit(
