@@ -6,7 +6,10 @@ by installing the harness. Tests *marked* `docker` or `gpu` (markers only, never
 folder or file names) are skipped with the reason when the resource is absent,
 except under `--require-docker`, where a missing daemon fails them: CI must never
 pass by skipping. With `--require-docker` the session also fails if any container,
-network or image labelled with its session id is left behind.
+network or image labelled with its session id is left behind. Under pytest-xdist each
+worker labels with its own id (the session's, plus the worker's name), so a worker's
+"nothing left behind" assertion sees only its own containers; the controller, after
+every worker has ended, checks them all.
 """
 
 from __future__ import annotations
@@ -60,8 +63,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     from harness.backends.daemon import SESSION_ENV
 
-    # One id for everything this test session creates, so leftovers can be found.
+    # One id for everything this test session creates, so leftovers can be found; an
+    # xdist worker inherits the controller's and makes it its own.
     os.environ.setdefault(SESSION_ENV, f"pytest-{uuid.uuid4().hex[:10]}")
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker and not os.environ[SESSION_ENV].endswith(f"-{worker}"):
+        os.environ[SESSION_ENV] = f"{os.environ[SESSION_ENV]}-{worker}"
 
 
 @functools.cache
@@ -138,22 +145,41 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def leftovers() -> list[str]:
-    """Containers, networks and images labelled with this session's id that still exist."""
+    """Containers, networks and images that still exist, labelled with this session's id
+    or one of its xdist workers' (`<id>-gw0`, ...)."""
     from harness.backends import daemon
 
+    session = daemon.session_id()
+
+    def ours(labels: dict[str, str] | None) -> bool:
+        value = (labels or {}).get(daemon.SESSION_LABEL, "")
+        return value == session or value.startswith(f"{session}-")
+
     api = daemon.client(timeout=30)
-    selector = {"label": f"{daemon.SESSION_LABEL}={daemon.session_id()}"}
+    selector = {"label": daemon.SESSION_LABEL}
     found = [
-        f"container {c.name} ({c.status})" for c in api.containers.list(all=True, filters=selector)
+        f"container {c.name} ({c.status})"
+        for c in api.containers.list(all=True, filters=selector)
+        if ours(c.labels)
     ]
-    found += [f"network {n.name}" for n in api.networks.list(filters=selector)]
-    found += [f"image {i.tags or i.short_id}" for i in api.images.list(filters=selector)]
+    found += [
+        f"network {n.name}"
+        for n in api.networks.list(filters=selector)
+        if ours(n.attrs.get("Labels"))
+    ]
+    found += [
+        f"image {i.tags or i.short_id}" for i in api.images.list(filters=selector) if ours(i.labels)
+    ]
     return found
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not session.config.getoption("--require-docker") or docker_unavailable_reason():
+    if (
+        not session.config.getoption("--require-docker")
+        or hasattr(session.config, "workerinput")  # the controller checks every worker's
+        or docker_unavailable_reason()
+    ):
         return
     left = leftovers()
     if left:

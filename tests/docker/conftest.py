@@ -54,7 +54,19 @@ def base_image(docker_client) -> str:
         progress.close()
 
 
-def _job_image(client, code_path: Path, variant: str, keep_layers: bool = True):
+# Free space on the daemon's disk below which the GPU image's layers are not kept.
+KEEP_GPU_LAYERS_FREE_BYTES = 24 * 2**30
+
+
+def _room_to_keep_layers(client) -> bool:
+    """Whether the daemon's data root (on this machine) has room to keep the GPU layers."""
+    try:
+        return shutil.disk_usage(client.info()["DockerRootDir"]).free >= KEEP_GPU_LAYERS_FREE_BYTES
+    except (OSError, KeyError):  # a remote daemon, or an answer without it: make room
+        return False
+
+
+def _job_image(client, code_path: Path, variant: str):
     from harness.images import ensure_job_image
 
     tag = f"uai-harness/im2txt:{variant}-test-{uuid.uuid4().hex[:10]}"
@@ -64,6 +76,7 @@ def _job_image(client, code_path: Path, variant: str, keep_layers: bool = True):
     finally:
         progress.close()
     yield tag
+    keep_layers = variant == "cpu" or _room_to_keep_layers(client)
     client.images.remove(tag, force=True, noprune=keep_layers)
 
 
@@ -77,8 +90,10 @@ def cpu_image(repo_root: Path, docker_client) -> str:
 def gpu_image(repo_root: Path, docker_client) -> str:
     """The GPU job image (6.4 GB; its build needs the 3.5 GB wheelhouse and twice the
     image at its peak), built only by the modules that ask for it - first, while the
-    disk is emptiest (see below) - and removed with its layers when the module is done."""
-    yield from _job_image(docker_client, repo_root / "im2txt", "gpu", keep_layers=False)
+    disk is emptiest (see below). Its tag goes when the module is done; its layers stay
+    for the next session's build (a warm CI run rebuilds it in seconds, not minutes)
+    unless the daemon's disk has less than KEEP_GPU_LAYERS_FREE_BYTES free."""
+    yield from _job_image(docker_client, repo_root / "im2txt", "gpu")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,9 +9,10 @@ import pytest
 
 from harness.backends.container import DockerBackend
 from harness.contract import PlatformRoot, container_shell_command
-from harness.record import FAILED, NOT_RUN
+from harness.record import FAILED, NOT_RUN, PASSED
 from harness.synthetic import generate_dataset, write_inception_checkpoint
 from harness.validate import Plan, validate
+from tests.foreign_jobs import JOBS, expected_verdicts, make_mutant, plan_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -80,17 +81,20 @@ def test_image_without_usr_bin_python_fails_the_image_contract(
     assert "environment probe failed" in result.record.environment["error"]
 
 
-def test_image_writing_outside_output_fails_the_path_contract(derived_image, tmp_path) -> None:
-    image = derived_image(
-        "uai-harness/broken:writes-outside",
-        "RUN sed -i 's|^    del argv$|    del argv\\n"
-        '    open("/data/output_backup.txt", "w").write("x")|\''
-        " /data/train.py && grep -q output_backup /data/train.py",
+def test_image_writing_outside_output_fails_the_path_contract(
+    job_image, job_inputs, tmp_path
+) -> None:
+    """The TF1 fixture job's one-edit mutant, packed in its image, writes /data/stray.txt:
+    found in the container's own file changes, and it fails exactly the path contract."""
+    job = JOBS["tf1_compat"]
+    image = job_image(make_mutant(job, "writes_outside_output", tmp_path / "code"))
+    result = validate(DockerBackend(image), plan_for(job, job_inputs), tmp_path / "run")
+    table = {check.name: check.status for check in result.record.checks}
+    expected = {**expected_verdicts(job, "writes_outside_output"), "image_contract": PASSED}
+    assert table == expected, {c.name: c.message for c in result.record.checks}
+    assert (
+        "wrote outside output_dir: /data/stray.txt" in result.record.check("path_contract").message
     )
-    result = validate(DockerBackend(image), Plan(steps=6), tmp_path / "run")
-    contract = result.record.check("path_contract")
-    assert contract.status == FAILED
-    assert "wrote outside output_dir: /data/output_backup.txt" in contract.message
 
 
 def test_image_needing_the_network_fails_clearly(derived_image, tmp_path) -> None:

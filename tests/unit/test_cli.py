@@ -11,6 +11,9 @@ import pytest
 
 from harness.cli import main
 
+# With the other modules that read the session's real_validation: one worker runs it once.
+pytestmark = pytest.mark.xdist_group("real_validation")
+
 
 @pytest.fixture
 def runs(real_validation, tmp_path: Path, monkeypatch) -> Path:

@@ -16,6 +16,9 @@ from harness.cli import main
 from harness.compare import compare, diff_packages, parse_freeze
 from harness.record import FAILED, PASSED, CheckResult, PhaseRecord, RunRecord
 
+# With the other modules that read the session's real_validation: one worker runs it once.
+pytestmark = pytest.mark.xdist_group("real_validation")
+
 
 @pytest.fixture
 def run(real_validation) -> RunRecord:

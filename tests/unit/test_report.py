@@ -14,6 +14,9 @@ import pytest
 from harness.record import FAILED, NOT_RUN, CheckResult, RunRecord
 from harness.report import loss_plot_png, write_report
 
+# With the other modules that read the session's real_validation: one worker runs it once.
+pytestmark = pytest.mark.xdist_group("real_validation")
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
