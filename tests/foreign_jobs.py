@@ -8,6 +8,13 @@ Keras mnist example), TF1 summaries through FileWriters and one final save
 (`estimator_like`, after cifar10_main) and a slim fine-tuning job (`slim_like`, after
 train_image_classifier.py). Each has a verdict table the harness must give it, and
 mutants - one source edit apiece - each failing exactly the check built for it.
+
+A mutant is kept where it breaks a way of reading that no other mutant breaks: a
+checkpoint format for `pretrained_restore`, a resume mechanism for `resume`, a kind of
+loss source for `loss_decrease` (TensorBoard events: tf1_summaries; Keras progress lines:
+keras_model), a kind of file for `path_contract` (a stray file: tf1_compat, locally and in
+its image; a model or checkpoint saved outside: keras_model, tf1_summaries). The same edit
+on a second job read the same way proved nothing new and was dropped (docs/testing.md).
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 from harness.contract import PlatformRoot, job_command
@@ -42,12 +50,14 @@ _OUTPUT_CREATED = "        tf.io.gfile.makedirs(FLAGS.output_dir)\n"
 
 class Mutant(NamedTuple):
     """Replace `anchor` (which occurs exactly once in `file`) with `replacement`; the
-    verdicts that change from the job's own table."""
+    verdicts that change from the job's own table, validated with the Plan `settings`
+    that plan the check it breaks (`reproducible` is only judged when asked for)."""
 
     file: str
     anchor: str
     replacement: str
     verdicts: dict[str, str]
+    settings: Mapping[str, object] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,9 @@ CRASHED = {"path_contract": NOT_RUN, "pretrained_restore": NOT_RUN, "loss_decrea
 CRASHED["resume"] = NOT_RUN
 
 
-def _stray_write(folder: str, created: str = _OUTPUT_CREATED, flags: str = "FLAGS") -> Mutant:
-    write = f'        tf.io.gfile.GFile({flags}.{folder} + "/stray.txt", "w").write("x")\n'
-    return Mutant("train.py", created, created + write, _failing("path_contract"))
+def _stray_write(folder: str) -> Mutant:
+    write = f'        tf.io.gfile.GFile(FLAGS.{folder} + "/stray.txt", "w").write("x")\n'
+    return Mutant("train.py", _OUTPUT_CREATED, _OUTPUT_CREATED + write, _failing("path_contract"))
 
 
 def _learning_rate_zero(definition: str, **also: str) -> Mutant:
@@ -130,7 +140,6 @@ TF1_COMPAT = ForeignJob(
             "        del session  # keeps the fresh initial values\n",
             _failing("pretrained_restore"),
         ),
-        "learning_rate_zero": _learning_rate_zero('flags.DEFINE_float("learning_rate", 0.02,'),
         "never_resumes": Mutant(
             "train.py",
             "    latest = tf1.train.latest_checkpoint(FLAGS.output_dir)\n",
@@ -149,14 +158,12 @@ KERAS_FIT = ForeignJob(
     make_inputs_pretrained_flag="pretrained_checkpoint",
     verdicts=_verdicts(),
     mutants={
-        "writes_outside_output": _stray_write("work_dir"),
         "skips_pretrained_restore": Mutant(
             "train.py",
             "        restore_backbone(model, pretrained_path)\n",
             "        pass  # keeps the fresh initial values\n",
             _failing("pretrained_restore"),
         ),
-        "learning_rate_zero": _learning_rate_zero('flags.DEFINE_float("learning_rate", 0.01,'),
         "never_resumes": Mutant(
             "train.py",
             "    latest = manager.latest_checkpoint\n",
@@ -232,17 +239,19 @@ ESTIMATOR_LIKE = ForeignJob(
     # model_dir = output_dir, as the Estimator job has it: log_dir stays empty.
     verdicts=_verdicts(path_contract=WARNING, pretrained_restore=NA),
     mutants={
-        "writes_outside_output": _stray_write(
-            "work_dir", "        tf.io.gfile.makedirs(args.output_dir)\n", "args"
-        ),
-        "learning_rate_zero": _learning_rate_zero(
-            'parser.add_argument("--learning-rate", type=float, default=0.05,'
-        ),
         "never_resumes": Mutant(
             "train.py",
             "    checkpoint_dir = args.output_dir\n",
             "    checkpoint_dir = None\n",
             _failing("resume"),
+        ),
+        # No graph-level seed: every run draws its own initial weights.
+        "unseeded": Mutant(
+            "train.py",
+            "        tf1.set_random_seed(args.seed)\n",
+            "        pass  # the seed flag is parsed but never set\n",
+            _failing("reproducible"),
+            {"reproducible": True},
         ),
     },
 )
@@ -271,7 +280,6 @@ SLIM_LIKE = ForeignJob(
             "    variables_to_train = tf1.trainable_variables()\n",
             _failing("pretrained_restore"),
         ),
-        "learning_rate_zero": _learning_rate_zero('flags.DEFINE_float("learning_rate", 0.01,'),
         "never_resumes": Mutant(
             "train.py",
             "    latest = tf1.train.latest_checkpoint(FLAGS.train_dir)\n",

@@ -9,7 +9,7 @@ import pytest
 
 from harness.backends.container import DockerBackend
 from harness.contract import PlatformRoot, container_shell_command
-from harness.record import FAILED, NOT_RUN, PASSED
+from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.synthetic import generate_dataset, write_inception_checkpoint
 from harness.validate import Plan, validate
 from tests.foreign_jobs import JOBS, expected_verdicts, make_mutant, plan_for
@@ -75,7 +75,14 @@ def test_image_without_usr_bin_python_fails_the_image_contract(
     # Every container made for it - the probes whose start failed included - is gone.
     assert docker_client.containers.list(all=True, filters={"ancestor": image}) == []
     contract = result.record.check("image_contract")
-    assert contract.status == FAILED
+    # The whole table: the image fails its contract, and nothing trained to judge.
+    table = {check.name: check.status for check in result.record.checks}
+    assert table == {
+        **dict.fromkeys(table, NOT_RUN),
+        "image_contract": FAILED,
+        "reproducible": NOT_APPLICABLE,  # not asked for
+    }, {check.name: check.message for check in result.record.checks}
+    assert set(table) >= {"path_contract", "loss_decrease", "resume", "inference"}
     assert "no /usr/bin/python in the image" in contract.message
     assert "exited with status 127" in _failed_phase(result, "train")
     assert "environment probe failed" in result.record.environment["error"]

@@ -66,9 +66,11 @@ def test_each_job_shape_gets_its_verdict_table(name: str, passing) -> None:
 def test_each_mutant_fails_exactly_its_check(
     name: str, mutant: str, tmp_path: Path, job_inputs
 ) -> None:
-    code = make_mutant(name, mutant, tmp_path / "code")
-    result = validate(LocalBackend(code), plan_for(JOBS[name], job_inputs), tmp_path / "run")
-    assert _table(result) == expected_verdicts(JOBS[name], mutant), _messages(result)
+    job = JOBS[name]
+    code = make_mutant(job, mutant, tmp_path / "code")
+    plan = plan_for(job, job_inputs, **job.mutants[mutant].settings)
+    result = validate(LocalBackend(code), plan, tmp_path / "run")
+    assert _table(result) == expected_verdicts(job, mutant), _messages(result)
     assert not result.passed
 
 

@@ -19,7 +19,13 @@ from harness.backends.local import LocalBackend
 from harness.baseline import load_baseline
 from harness.record import FAILED, PASSED
 from harness.validate import validate
-from tests.foreign_jobs import ESTIMATOR_LIKE, Mutant, make_mutant, plan_for
+from tests.foreign_jobs import (
+    ESTIMATOR_LIKE,
+    Mutant,
+    expected_verdicts,
+    make_mutant,
+    plan_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("regression-gate")]
 
@@ -71,8 +77,9 @@ def gate_plan(job_inputs, **settings):
 
 
 def _gate(code: Path, job_inputs, run_dir: Path):
+    """The gated validation's record."""
     plan = gate_plan(job_inputs, baseline=BASELINE, speed_tolerance=SPEED_TOLERANCE)
-    return validate(LocalBackend(code), plan, run_dir).record.check("regression")
+    return validate(LocalBackend(code), plan, run_dir).record
 
 
 def test_the_committed_baseline_is_small_stable_and_reviewable() -> None:
@@ -87,7 +94,7 @@ def test_the_committed_baseline_is_small_stable_and_reviewable() -> None:
 
 def test_the_unchanged_job_passes_the_gate_twice_in_a_row(tmp_path, job_inputs) -> None:
     for attempt in ("first", "second"):
-        check = _gate(ESTIMATOR_LIKE.folder, job_inputs, tmp_path / attempt)
+        check = _gate(ESTIMATOR_LIKE.folder, job_inputs, tmp_path / attempt).check("regression")
         assert check.status == PASSED, check.message
         print(f"{attempt}: {check.evidence['speed']}")
 
@@ -102,8 +109,17 @@ def test_a_worse_variant_fails_the_gate_naming_what_changed(
         code = make_mutant(ESTIMATOR_LIKE, variant, tmp_path / "code")
     finally:
         del ESTIMATOR_LIKE.mutants[variant]
-    check = _gate(code, job_inputs, tmp_path / "run")
+    record = _gate(code, job_inputs, tmp_path / "run")
+    check = record.check("regression")
     assert check.status == FAILED and named in check.message, check.message
+    # The whole table: the job's own verdicts but for the regression (and, for a learning
+    # rate that stalls, the loss that no longer falls enough).
+    expected = {**expected_verdicts(ESTIMATOR_LIKE), "regression": FAILED}
+    if variant == "stalling_learning_rate":
+        expected["loss_decrease"] = FAILED
+    assert {c.name: c.status for c in record.checks} == expected, {
+        c.name: c.message for c in record.checks
+    }
     others = {"the loss got worse", "it got slower", "new files under output_dir"} - {
         named.split(":")[0]
     }

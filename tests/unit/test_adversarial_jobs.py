@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from harness import snapshot
-from harness.backends import sandbox
 from harness.backends.local import LocalBackend
 from harness.cli import main
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED, WARNING
@@ -30,6 +29,11 @@ from tests.unit.events import write_events
 NA = NOT_APPLICABLE
 STEPS = 8  # the first run's target; the rerun's is 10
 needs_sandbox = pytest.mark.sandbox
+# In the sandbox (marked, so --require-sandbox fails where bubblewrap is missing) and out.
+SANDBOX_MODES = [
+    pytest.param(None, marks=needs_sandbox, id="sandbox"),
+    pytest.param(False, id="no-sandbox"),
+]
 
 
 @pytest.fixture
@@ -331,12 +335,10 @@ def test_a_newline_in_the_parameters_cuts_the_platform_flags_off(tmp_path, sampl
 # --------------------------------------------------------------------------- the user's files
 
 
-@pytest.mark.parametrize("sandbox_mode", [None, False], ids=["sandbox", "no-sandbox"])
+@pytest.mark.parametrize("sandbox_mode", SANDBOX_MODES)
 def test_an_absolute_link_in_the_data_never_reaches_the_users_file(
     tmp_path, sample, sandbox_mode
 ) -> None:
-    if sandbox_mode is None and sandbox.unavailable():
-        pytest.skip(f"no sandbox here: {sandbox.unavailable()}")
     (sample / "a.txt").write_text("original\n")
     (sample / "link.txt").symlink_to(sample / "a.txt")  # absolute, inside the sample
     before = snapshot.hash_tree(sample)
@@ -426,10 +428,8 @@ def test_secret_values_appear_in_no_file_of_the_run_and_not_on_the_console(
 # --------------------------------------------------------------------------- timeouts
 
 
-@pytest.mark.parametrize("sandbox_mode", [None, False], ids=["sandbox", "no-sandbox"])
+@pytest.mark.parametrize("sandbox_mode", SANDBOX_MODES)
 def test_a_timeout_ends_the_jobs_whole_process_tree(tmp_path, sample, sandbox_mode) -> None:
-    if sandbox_mode is None and sandbox.unavailable():
-        pytest.skip(f"no sandbox here: {sandbox.unavailable()}")
     sleeper = f"import time; time.sleep(60.{os.getpid()}{len(str(sandbox_mode))})"
     body = textwrap.dedent(
         f"""\
