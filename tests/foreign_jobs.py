@@ -296,6 +296,16 @@ JOBS = {
 MUTANTS = [(job.name, mutant) for job in JOBS.values() for mutant in job.mutants]
 
 
+def verdict_table(record) -> dict[str, str]:
+    """A run record's verdicts, check by check (what the tests compare whole)."""
+    return {check.name: check.status for check in record.checks}
+
+
+def verdict_messages(record) -> dict[str, str]:
+    """A run record's check messages: what a failed table comparison shows."""
+    return {check.name: check.message for check in record.checks}
+
+
 def expected_verdicts(job: ForeignJob, mutant: str | None = None) -> dict[str, str]:
     """The whole table the harness gives the job (or one of its mutants) locally."""
     return {**job.verdicts, **(job.mutants[mutant].verdicts if mutant else {})}
@@ -348,10 +358,11 @@ def run_job(
     )
 
 
-def make_mutant(job: ForeignJob | str, name: str, destination: Path) -> Path:
-    """Copy the job folder to `destination` and apply mutant `name`; returns the copy."""
+def make_mutant(job: ForeignJob | str, name: str | Mutant, destination: Path) -> Path:
+    """Copy the job folder to `destination` and apply a mutant (one of the job's, by name,
+    or one given whole); returns the copy."""
     job = JOBS[job] if isinstance(job, str) else job
-    mutant = job.mutants[name]
+    mutant = job.mutants[name] if isinstance(name, str) else name
     shutil.copytree(job.folder, destination, ignore=shutil.ignore_patterns("__pycache__"))
     target = destination / mutant.file
     source = target.read_text()

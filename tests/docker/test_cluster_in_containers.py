@@ -14,6 +14,7 @@ from harness.params import with_flag
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.validate import validate
 from tests.e2e.test_validate_cluster import EXPECTED, cluster_plan
+from tests.foreign_jobs import verdict_messages, verdict_table
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -44,13 +45,12 @@ def test_a_failing_cluster_leaves_no_container_or_network(
         DockerBackend(cpu_image), dataclasses.replace(plan, train_params=params), tmp_path
     )
     # The whole table: the image passes, the cluster fails, nothing trained to judge.
-    table = {check.name: check.status for check in result.record.checks}
-    assert table == {
+    assert verdict_table(result.record) == {
         **dict.fromkeys(EXPECTED, NOT_RUN),
         "image_contract": PASSED,
         "cluster_tasks": FAILED,
         "reproducible": NOT_APPLICABLE,
-    }, {check.name: check.message for check in result.record.checks}
+    }, verdict_messages(result.record)
     assert "the chief master-0 exited with status" in result.record.check("cluster_tasks").message
     assert result.record.phase("train:worker-0").task["stopped"]
     assert _left(docker_client) == []

@@ -12,7 +12,14 @@ from harness.contract import PlatformRoot, container_shell_command
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.synthetic import generate_dataset, write_inception_checkpoint
 from harness.validate import Plan, validate
-from tests.foreign_jobs import JOBS, expected_verdicts, make_mutant, plan_for
+from tests.foreign_jobs import (
+    JOBS,
+    expected_verdicts,
+    make_mutant,
+    plan_for,
+    verdict_messages,
+    verdict_table,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -76,12 +83,12 @@ def test_image_without_usr_bin_python_fails_the_image_contract(
     assert docker_client.containers.list(all=True, filters={"ancestor": image}) == []
     contract = result.record.check("image_contract")
     # The whole table: the image fails its contract, and nothing trained to judge.
-    table = {check.name: check.status for check in result.record.checks}
+    table = verdict_table(result.record)
     assert table == {
         **dict.fromkeys(table, NOT_RUN),
         "image_contract": FAILED,
         "reproducible": NOT_APPLICABLE,  # not asked for
-    }, {check.name: check.message for check in result.record.checks}
+    }, verdict_messages(result.record)
     assert set(table) >= {"path_contract", "loss_decrease", "resume", "inference"}
     assert "no /usr/bin/python in the image" in contract.message
     assert "exited with status 127" in _failed_phase(result, "train")
@@ -96,9 +103,8 @@ def test_image_writing_outside_output_fails_the_path_contract(
     job = JOBS["tf1_compat"]
     image = job_image(make_mutant(job, "writes_outside_output", tmp_path / "code"))
     result = validate(DockerBackend(image), plan_for(job, job_inputs), tmp_path / "run")
-    table = {check.name: check.status for check in result.record.checks}
     expected = {**expected_verdicts(job, "writes_outside_output"), "image_contract": PASSED}
-    assert table == expected, {c.name: c.message for c in result.record.checks}
+    assert verdict_table(result.record) == expected, verdict_messages(result.record)
     assert (
         "wrote outside output_dir: /data/stray.txt" in result.record.check("path_contract").message
     )

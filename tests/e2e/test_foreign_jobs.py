@@ -12,17 +12,17 @@ import pytest
 from harness.backends.local import LocalBackend
 from harness.params import with_flag
 from harness.validate import validate
-from tests.foreign_jobs import JOBS, MUTANTS, expected_verdicts, make_mutant, plan_for
+from tests.foreign_jobs import (
+    JOBS,
+    MUTANTS,
+    expected_verdicts,
+    make_mutant,
+    plan_for,
+    verdict_messages,
+    verdict_table,
+)
 
 pytestmark = pytest.mark.slow
-
-
-def _table(result) -> dict[str, str]:
-    return {check.name: check.status for check in result.record.checks}
-
-
-def _messages(result) -> dict[str, str]:
-    return {check.name: check.message for check in result.record.checks}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,8 @@ QUICK = ("keras_fit", "keras_model", "slim_like")
 )
 def test_each_job_shape_gets_its_verdict_table(name: str, passing) -> None:
     result = passing(name)
-    assert _table(result) == expected_verdicts(JOBS[name]), _messages(result)
+    expected = expected_verdicts(JOBS[name])
+    assert verdict_table(result.record) == expected, verdict_messages(result.record)
     assert result.passed
 
 
@@ -70,7 +71,8 @@ def test_each_mutant_fails_exactly_its_check(
     code = make_mutant(job, mutant, tmp_path / "code")
     plan = plan_for(job, job_inputs, **job.mutants[mutant].settings)
     result = validate(LocalBackend(code), plan, tmp_path / "run")
-    assert _table(result) == expected_verdicts(job, mutant), _messages(result)
+    expected = expected_verdicts(job, mutant)
+    assert verdict_table(result.record) == expected, verdict_messages(result.record)
     assert not result.passed
 
 
@@ -117,6 +119,7 @@ def test_a_silent_keras_fit_is_judged_by_its_summaries(
     plan = plan_for(job, job_inputs)
     plan = dataclasses.replace(plan, train_params=with_flag(plan.train_params, "verbose", 0))
     result = validate(LocalBackend(code), plan, tmp_path / "run")
-    assert _table(result) == expected_verdicts(job, mutant), _messages(result)
+    expected = expected_verdicts(job, mutant)
+    assert verdict_table(result.record) == expected, verdict_messages(result.record)
     assert result.record.phase("train").loss_source == "events:batch_loss"
     assert result.record.phase("resume").speed["unit"] == "steps"

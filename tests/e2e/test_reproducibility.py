@@ -19,7 +19,13 @@ from harness.compare import compare
 from harness.params import with_flag
 from harness.record import PASSED
 from harness.validate import validate
-from tests.foreign_jobs import ESTIMATOR_LIKE, expected_verdicts, plan_for
+from tests.foreign_jobs import (
+    ESTIMATOR_LIKE,
+    expected_verdicts,
+    plan_for,
+    verdict_messages,
+    verdict_table,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +34,8 @@ def test_same_seed_is_reproducible_and_another_seed_diverges(tmp_path: Path, job
     job = ESTIMATOR_LIKE
     backend = LocalBackend(job.folder)
     first = validate(backend, plan_for(job, job_inputs, reproducible=True), tmp_path / "a")
-    table = {check.name: check.status for check in first.record.checks}
-    assert table == {**expected_verdicts(job), "reproducible": PASSED}, {
-        check.name: check.message for check in first.record.checks
-    }
+    expected = {**expected_verdicts(job), "reproducible": PASSED}
+    assert verdict_table(first.record) == expected, verdict_messages(first.record)
     logged = first.record.phase("train").losses
     assert first.record.check("reproducible").evidence["steps_compared"] == len(logged) > 1
 
