@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from harness.checks import registry
 from harness.record import RunRecord
 
 SCHEMA = 1
@@ -83,7 +84,9 @@ def summarise(record: RunRecord) -> dict[str, Any]:
         },
         "loss_source": train.loss_source if train else None,
         "verdicts": {
-            check.name: check.status for check in record.checks if check.name != "regression"
+            check.name: check.status
+            for check in record.checks
+            if check.name not in registry.names(registry.GATE)
         },
         "outputs": output_set(record),
         "speed": train_speed(record),

@@ -19,6 +19,7 @@ from harness.backends.base import Backend, JobSpec, LogSink, RunningJob, RunOutc
 from harness.contract import PlatformRoot
 
 CHIEF = "master"
+CHIEF_TASK = f"{CHIEF}-0"  # the chief task's name: its phase outcome is the phase's
 TASK_TYPES = ("ps", "worker")
 # How long a task may take to exit after SIGTERM once the chief has ended.
 STOP_GRACE_S = 30.0

@@ -18,7 +18,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.judge import CHECK_PHASES
+from harness.checks.registry import BY_NAME
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, WARNING, PhaseRecord, RunRecord
 
 # Characters XML 1.0 cannot hold (job output sometimes has them: progress bars, ANSI).
@@ -38,7 +38,8 @@ def job_name(record: RunRecord) -> str:
 
 def _tail_of(record: RunRecord, check: str) -> str:
     """The log tail of the last phase the check needed that ran."""
-    phases: list[PhaseRecord] = [p for n in CHECK_PHASES.get(check, ()) if (p := record.phase(n))]
+    needed = BY_NAME[check].phases if check in BY_NAME else ()
+    phases: list[PhaseRecord] = [p for n in needed if (p := record.phase(n))]
     return phases[-1].log_tail if phases else ""
 
 

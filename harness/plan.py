@@ -83,7 +83,7 @@ class Plan:
 
 
 @dataclasses.dataclass(frozen=True)
-class Inputs:
+class Preflight:
     """What was checked before anything was written."""
 
     data: DataSample | None
@@ -132,7 +132,7 @@ def _step_target(plan: Plan, profile: Profile) -> StepTarget | None:
     return found.but(target)
 
 
-def inspect(plan: Plan) -> Inputs:
+def inspect(plan: Plan) -> Preflight:
     """Check the plan's inputs before anything is written; ValueError names what is wrong."""
     profile = make_profile(plan.profile)
     profile.check_params(plan.train_params, has_data=plan.data is not None)
@@ -152,7 +152,7 @@ def inspect(plan: Plan) -> Inputs:
             raise ValueError(f"--{name.replace('_', '-')} must be a fraction >= 0")
     if plan.speed_tolerance >= 1:
         raise ValueError("--speed-tolerance must be below 1 (1 would accept any speed)")
-    return Inputs(
+    return Preflight(
         data=data,
         pretrained=pretrained,
         profile=profile,

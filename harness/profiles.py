@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.checks import inference, uses_image
 from harness.contract import CONTAINER_DATA_DIR, job_path_in_container
 from harness.params import flag_value
 
@@ -25,6 +26,16 @@ SHAPE_FLAGS = ("batch_size", "image_size", "vocab_size", "image_format")
 EVAL_FOLDER = "harness-eval"
 PROBE_FOLDER = "harness-probe"
 VOCAB_FILE = "word_counts.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCheckInputs:
+    """What the model checks need, made once before training: evaluation pairs and the
+    probe images' expected captions - or why the checks cannot run on this code."""
+
+    missing: str | None = None
+    expected_captions: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    eval_pairs: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,9 +74,17 @@ class Profile:
         """Write a synthetic pretrained checkpoint at `path`; False when the profile has none."""
         return False
 
-    def prepare_model_checks(self, data_dir: Path, params: list[str]) -> str | None:
-        """Write what the model checks need into the data; the reason they cannot apply."""
-        return "the profile has no model checks"
+    def model_check_inputs(
+        self, read_code: Callable[[str], str | None], data_dir: Path, params: list[str]
+    ) -> ModelCheckInputs:
+        """Write what the model checks need into the data, when the code can run them."""
+        missing = self.model_entry_points_missing(read_code)
+        if missing is None:
+            return self.prepare_model_checks(data_dir, params)
+        return ModelCheckInputs(missing)
+
+    def prepare_model_checks(self, data_dir: Path, params: list[str]) -> ModelCheckInputs:
+        return ModelCheckInputs("the profile has no model checks")
 
     def model_entry_points_missing(self, read_code: Callable[[str], str | None]) -> str | None:
         return "the profile has no model checks"
@@ -79,12 +98,8 @@ class Im2txtProfile(Profile):
     # about four times) learns it in 80 steps and validates in about 5 minutes on 2 cores.
     # Smaller configurations give their own --steps (the built-in quick job: 200).
     default_steps = 80
-    model_checks = ("uses_image", "inference")
+    model_checks = (uses_image.NAME, inference.NAME)
     probe_images = 3
-
-    def __init__(self) -> None:
-        self.expected_captions: dict[str, list[str]] = {}
-        self.eval_pairs = 0
 
     def check_params(self, params: list[str], has_data: bool) -> None:
         if not has_data:
@@ -150,7 +165,7 @@ class Im2txtProfile(Profile):
                 return f"{entry} defines no --{', --'.join(missing)}"
         return None
 
-    def prepare_model_checks(self, data_dir: Path, params: list[str]) -> str | None:
+    def prepare_model_checks(self, data_dir: Path, params: list[str]) -> ModelCheckInputs:
         """Evaluation pairs (true and images shuffled across captions) and probe images,
         made from the job's own training records, so any im2txt-shaped data works."""
         from harness.synthetic import read_records, serialize_tokens, write_records
@@ -160,13 +175,15 @@ class Im2txtProfile(Profile):
         glob = relative[len(CONTAINER_DATA_DIR) + 1 :]
         shards = sorted(data_dir.glob(glob))[:2] if glob else []
         if not (data_dir / VOCAB_FILE).is_file():
-            return f"the data has no {VOCAB_FILE} for run_inference.py"
+            return ModelCheckInputs(f"the data has no {VOCAB_FILE} for run_inference.py")
         records = [record for shard in shards for record in read_records(shard)][:16]
         images: dict[int, dict] = {}
         for record in records:
             images.setdefault(record["image_id"], record)
         if len(images) < 2:
-            return "the training records hold fewer than 2 images to pair with other captions"
+            return ModelCheckInputs(
+                "the training records hold fewer than 2 images to pair with other captions"
+            )
         ids = sorted(images)
         shifted = {image: images[ids[(i + 1) % len(ids)]] for i, image in enumerate(ids)}
 
@@ -182,23 +199,24 @@ class Im2txtProfile(Profile):
             data_dir / EVAL_FOLDER / "shuffled-00000-of-00001",
             [example(r, shifted[r["image_id"]]) for r in records],
         )
-        self.eval_pairs = len(records)
         probe_dir = data_dir / PROBE_FOLDER
         probe_dir.mkdir(parents=True, exist_ok=True)
-        self.expected_captions = {}
+        expected = {}
         for image_id in ids[: self.probe_images]:
             name = f"image-{image_id}.jpg"
             (probe_dir / name).write_bytes(images[image_id]["jpeg"])
-            self.expected_captions[name] = sorted(
+            expected[name] = sorted(
                 {
                     " ".join(t for t in r["caption"] if t not in ("<S>", "</S>"))
                     for r in records
                     if r["image_id"] == image_id
                 }
             )
-        return None
+        return ModelCheckInputs(None, expected, len(records))
 
-    def evaluation_phases(self, params: list[str], output_dir: str) -> list[ModelPhase]:
+    def evaluation_phases(
+        self, params: list[str], output_dir: str, inputs: ModelCheckInputs
+    ) -> list[ModelPhase]:
         shape = _shape_params(params)
         return [
             ModelPhase(
@@ -208,7 +226,7 @@ class Im2txtProfile(Profile):
                     f"--input_file_pattern=/{EVAL_FOLDER}/{kind}-?????-of-00001",
                     "--run_once",
                     "--min_global_step=0",
-                    f"--num_eval_examples={self.eval_pairs}",
+                    f"--num_eval_examples={inputs.eval_pairs}",
                     f"--eval_dir={output_dir}/harness-eval-{kind}",
                     *shape,
                 ],

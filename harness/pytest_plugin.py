@@ -217,7 +217,7 @@ def finished_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     """One full local validation (train, evaluate, resume, inference), shared by the session."""
     from harness.backends.local import LocalBackend
     from harness.params import split_params
-    from harness.validate import Plan, validate
+    from harness.scenario import Plan, validate
 
     given = request.config.getoption("--harness-code-path")
     code_path = Path(given) if given else Path(request.config.rootpath) / "im2txt"

@@ -20,6 +20,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from harness.checks import regression
 from harness.record import PhaseRecord, RunRecord, jsonable
 
 PLOT_NAME = "loss.png"
@@ -31,7 +32,7 @@ def write_report(record: RunRecord, out_dir: Path, log_scale: bool = False) -> d
     """Writes `report.md`, `report.html` and `loss.png`; returns them by kind."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    judged = record.check("regression")
+    judged = record.check(regression.NAME)
     baseline = (judged.evidence.get("baseline_losses") or {}) if judged else {}
     png = loss_plot_png(
         record.phases, log_scale=log_scale, baseline={int(s): float(v) for s, v in baseline.items()}

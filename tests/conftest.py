@@ -39,7 +39,7 @@ def real_validation(tmp_path_factory: pytest.TempPathFactory):
     steps and a 10-step resume. Tests of records, reports and comparisons start from it, so
     they see the shape `validate` really writes."""
     from harness.backends.local import LocalBackend
-    from harness.validate import Plan, validate
+    from harness.scenario import Plan, validate
     from tests.foreign_jobs import KERAS_FIT, make_inputs
 
     inputs = tmp_path_factory.mktemp("keras-inputs")

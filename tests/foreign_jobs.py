@@ -389,7 +389,7 @@ class JobInputs:
 def plan_for(job: ForeignJob, inputs: JobInputs, **settings):
     """The validation a user runs for the job: its own sample and pretrained file with
     `--data/--pretrained` (or the im2txt profile's generated inputs)."""
-    from harness.validate import Plan
+    from harness.scenario import Plan
 
     if job.im2txt_profile:
         return Plan(train_params=job.params(), **settings)

@@ -1,6 +1,5 @@
-"""Named checks of a finished run: pure functions from what a job wrote to a CheckResult.
-
-Generic platform checks (`image`, `paths`, `restore`, `learning`, `resume`,
-`reproducible`) hold for any TensorFlow job; `captioning` holds the im2txt
-profile's model checks. The scenario (`harness.validate`) gathers their inputs.
+"""Named checks of a finished run, one module each: what it judges (`PHASES`), why it may
+not apply (`not_applicable`), the gatherer of its facts from the run (`judge`) and the
+pure check those facts go through. `registry.CHECKS` lists them in report order; the
+scenario (`harness.scenario`) runs the phases they need and judges them as they end.
 """

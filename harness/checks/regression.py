@@ -15,15 +15,19 @@ code version is named but judged like any other run: that is what the gate is fo
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checks.levels import fifth_mean
+from harness.checks.phases import TRAIN
 from harness.jobshapes import STEPS
 from harness.record import PASSED, CheckResult
 
+if TYPE_CHECKING:
+    from harness.scenario.evidence import Evidence
+
 NAME = "regression"
+PHASES = (TRAIN,)  # judged from the stored record, once every phase has run
 DEFAULT_LOSS_TOLERANCE = 0.10
 DEFAULT_SPEED_TOLERANCE = 0.20
 
@@ -84,10 +88,8 @@ def check_regression(
     baseline_name: str,
     loss_tolerance: float = DEFAULT_LOSS_TOLERANCE,
     speed_tolerance: float = DEFAULT_SPEED_TOLERANCE,
-    seconds: float = 0.0,
 ) -> CheckResult:
     """Judge the current run's summary against the baseline's."""
-    started = time.monotonic()
     problems: list[str] = []
     changed = _identity_changes(baseline["identity"], current["identity"])
     if changed:
@@ -132,7 +134,25 @@ def check_regression(
     }
     message = f"as good as {baseline_name}: {loss_text}; {speed_text}; same outputs; {version_note}"
     return CheckResult.from_findings(
-        NAME, problems, [], message, evidence=evidence, seconds=seconds + time.monotonic() - started
+        NAME,
+        problems,
+        [],
+        message,
+        evidence=evidence,
+    )
+
+
+def judge(evidence: Evidence) -> CheckResult:
+    """From the run's stored (redacted) record, summarised as a baseline is."""
+    from harness.baseline import summarise
+
+    plan = evidence.plan
+    return check_regression(
+        evidence.preflight.baseline,
+        summarise(evidence.stored_record),
+        plan.baseline.name,
+        plan.loss_tolerance,
+        plan.speed_tolerance,
     )
 
 

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
+from harness.checks.phases import TRAIN, TRAIN_REPEAT
 from harness.compare import PhaseComparison, compare_losses
 from harness.record import CheckResult
 
+if TYPE_CHECKING:
+    from harness.checks.registry import Situation
+    from harness.scenario.evidence import Evidence
+
 NAME = "reproducible"
+PHASES = (TRAIN, TRAIN_REPEAT)
+
+
+def not_applicable(situation: Situation) -> str | None:
+    if not situation.reproducible:
+        return "not asked for (--reproducible runs the training twice)"
+    if situation.cluster:
+        return "--reproducible compares single-node runs only"
+    return None
+
+
+def judge(evidence: Evidence) -> CheckResult:
+    return check_reproducible(
+        evidence.phase(TRAIN).losses.values, evidence.phase(TRAIN_REPEAT).losses.values
+    )
 
 
 def check_reproducible(
@@ -16,11 +36,9 @@ def check_reproducible(
     second: Mapping[int, float],
     rtol: float = 0.0,
     atol: float = 0.0,
-    seconds: float = 0.0,
 ) -> CheckResult:
     """Two training runs from the same inputs agree at every logged step (bit for bit
     unless tolerances are given), with the same steps logged."""
-    started = time.monotonic()
     result = PhaseComparison("train", True, True)
     compare_losses(result, first, second, rtol, atol)
     mode = "bit for bit" if rtol == 0 and atol == 0 else f"within rtol={rtol:g}, atol={atol:g}"
@@ -47,5 +65,8 @@ def check_reproducible(
     else:
         message, passed = f"{result.steps_compared} logged losses agree {mode}", True
     return CheckResult.judged(
-        NAME, passed, message, evidence=evidence, seconds=seconds + time.monotonic() - started
+        NAME,
+        passed,
+        message,
+        evidence=evidence,
     )

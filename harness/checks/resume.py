@@ -18,20 +18,83 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.checks.levels import fifth_mean
+from harness.checks.phases import RESUME, TRAIN
+from harness.job import ModelFile
 from harness.jobshapes import EPOCH_INDEX, EPOCHS, GLOBAL_STEPS
 from harness.record import CheckResult
 
+if TYPE_CHECKING:
+    from harness.checks.registry import Situation
+    from harness.scenario.evidence import Evidence
+
 NAME = "resume"
+PHASES = (TRAIN, RESUME)
+
+
+def not_applicable(situation: Situation) -> str | None:
+    if situation.step_target:
+        return None
+    return (
+        "the job's parameters carry no step target to raise for a rerun (name one with "
+        "--step-flag and --steps)"
+    )
+
+
+def judge(evidence: Evidence) -> CheckResult:
+    return judge_rerun(evidence, NAME, RESUME, TRAIN)
+
+
+def judge_rerun(
+    evidence: Evidence, name: str, phase: str, previous: str, earlier: str | None = None
+) -> CheckResult:
+    """`phase` restarted on what `previous` left, judged against it. `earlier` is the phase
+    that trained from scratch when `previous` itself resumed: the loss levels the rerun is
+    held to span the whole training so far, not a plateau's noise."""
+    rerun, before = evidence.phase(phase), evidence.phase(previous)
+    previous_models = evidence.models_after[previous]
+    resumable = [m for m in previous_models if m.resumable]
+    final = evidence.latest.get(phase) if rerun.failure is None else None
+    final = final if final is not None and final.resumable else None
+    failure = rerun.failure
+    if failure and rerun.diagnosis:
+        failure += f" ({rerun.diagnosis})"
+    first_target, target = evidence.targets[phase]
+    first_losses = evidence.phase(earlier).losses.values if earlier else {}
+    facts = ResumeFacts(
+        first_step=resumable[-1].step if resumable else None,
+        first_target=first_target,
+        first_losses={**first_losses, **before.losses.values},
+        losses=rerun.losses.values,
+        final_step=final.step if final else None,
+        target=target,
+        unit=evidence.preflight.step.unit,
+        failure=failure,
+        saved=[m.path.name for m in previous_models],
+        non_finite=_non_finite(final),
+        loss_steps=rerun.losses.steps,
+        first_loss_steps=before.losses.steps,
+    )
+    return check_resume(facts, **evidence.restore_values.for_resume(final), name=name)
+
+
+def _non_finite(model: ModelFile | None) -> list[str]:
+    if model is None:
+        return []
+    return sorted(
+        name
+        for name, value in model.values().items()
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value))
+    )
 
 
 @dataclasses.dataclass(frozen=True)
-class Rerun:
+class ResumeFacts:
     """What the two runs left: checkpoint steps, targets (in `unit`), losses."""
 
     first_step: int | None  # the first run's last checkpoint carrying a step (None: none)
@@ -54,7 +117,7 @@ def _distance(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], names) -
     )
 
 
-def _expected_final(rerun: Rerun) -> int | None:
+def _expected_final(rerun: ResumeFacts) -> int | None:
     """The rerun's target as a step: itself, or scaled by the first run's steps per epoch."""
     if rerun.unit != EPOCHS:
         return rerun.target
@@ -63,7 +126,7 @@ def _expected_final(rerun: Rerun) -> int | None:
     return round(rerun.first_step * rerun.target / rerun.first_target)
 
 
-def _started_over(rerun: Rerun, first_logged: int) -> str | None:
+def _started_over(rerun: ResumeFacts, first_logged: int) -> str | None:
     """Why the rerun's first logged step shows it trained again what was trained, if it
     does; in the unit its loss is counted in."""
     if rerun.loss_steps == GLOBAL_STEPS and first_logged < rerun.first_step:
@@ -89,7 +152,7 @@ def _started_over(rerun: Rerun, first_logged: int) -> str | None:
     return None  # a counter that restarts in every run: the loss level has to tell
 
 
-def _problems(rerun: Rerun) -> list[str]:
+def _problems(rerun: ResumeFacts) -> list[str]:
     problems = []
     first_logged = min(rerun.losses) if rerun.losses else None
     if rerun.unit != EPOCHS and rerun.first_step < rerun.first_target:
@@ -133,16 +196,14 @@ def _problems(rerun: Rerun) -> list[str]:
 
 
 def check_resume(
-    rerun: Rerun,
+    rerun: ResumeFacts,
     pretrained: Mapping[str, np.ndarray] | None = None,
     before: Mapping[str, np.ndarray] | None = None,
     after: Mapping[str, np.ndarray] | None = None,
-    seconds: float = 0.0,
     name: str = NAME,
 ) -> CheckResult:
     """`pretrained`, `before` and `after` (the first run's and the rerun's last checkpoints)
     are the shared pretrained variables, given when the job fine-tunes them."""
-    started = time.monotonic()
     first_logged = min(rerun.losses) if rerun.losses else None
     evidence: dict = {
         "first_run_last_checkpoint_step": rerun.first_step,
@@ -161,7 +222,6 @@ def check_resume(
             advice,
             message,
             evidence=evidence,
-            seconds=seconds + time.monotonic() - started,
         )
 
     if rerun.first_step is None:

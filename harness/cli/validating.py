@@ -63,7 +63,7 @@ def _build_job_image(code_path: Path, gpu: bool) -> str:
 def _plan(args: argparse.Namespace):
     from harness.cluster import ClusterSpec
     from harness.job import LossSettings
-    from harness.validate import Plan
+    from harness.scenario import Plan
 
     settings = dict(
         mainfile=args.mainfile,
@@ -101,7 +101,7 @@ def _plan(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.validate import check_run_folder, inspect, new_run_dir
+    from harness.scenario import check_run_folder, inspect, new_run_dir
 
     if args.cmd_file:
         from harness.cmdfile import read_cmd_file
@@ -113,7 +113,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plan.deploy_command = command.deploy_as_written if args.cmd_file else None
     redactor = Redactor.for_params(plan.train_params)
     console = make_console(stderr=args.json, quiet=args.json)
-    inspect(plan)  # bad input is refused before anything is written
+    preflight = inspect(plan)  # bad input is refused before anything is written
     target = absolute(args.run_dir or args.out)
     check_run_folder(target, plan, must_be_empty=bool(args.run_dir))
     backend = _backend(args)
@@ -128,7 +128,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     for removed in getattr(backend, "stale_removed", []):
         console.print(f"  [dim]· removed {removed}, left behind by a crashed harness run[/]")
-    record = _run_and_show(console, backend, plan, run_dir, reporter, redactor, args.junit_xml)
+    record = _run_and_show(
+        console, backend, plan, preflight, run_dir, reporter, redactor, args.junit_xml
+    )
     if args.json:
         print(
             dumps(
@@ -145,13 +147,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if record.passed else 1
 
 
-def _run_and_show(console, backend, plan, run_dir, reporter, redactor, junit_xml) -> RunRecord:
+def _run_and_show(
+    console, backend, plan, preflight, run_dir, reporter, redactor, junit_xml
+) -> RunRecord:
     """Validate, then show the table, the files written and the one-line verdict."""
     from harness.junit import write_junit
-    from harness.validate import validate
+    from harness.scenario import validate
 
     try:
-        result = validate(backend, plan, run_dir, reporter, redactor)
+        result = validate(backend, plan, run_dir, reporter, redactor, preflight)
     finally:
         reporter.close()
     record = result.record
@@ -160,8 +164,7 @@ def _run_and_show(console, backend, plan, run_dir, reporter, redactor, junit_xml
         console.print(f"{kind}: {path}")
     console.print(f"run record: {run_dir / 'run_record.json'}")
     if junit_xml:
-        stored = RunRecord.load(run_dir / "run_record.json")
-        console.print(f"junit: {write_junit(stored, absolute(junit_xml))}")
+        console.print(f"junit: {write_junit(record, absolute(junit_xml))}")
     style = "green" if record.passed else "red"
     total = record.timings.get("total", 0)
     console.print(f"[bold {style}]{record.summary()}[/] in {total:.0f}s")
@@ -193,14 +196,14 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from harness.rerun import check_code, check_data, compare_runs, plan_from_record
-    from harness.validate import inspect, new_run_dir
+    from harness.scenario import inspect, new_run_dir
 
     source = record_path(args.run) if args.run else newest_runs(args.runs, 1)[0]
     old = RunRecord.load(source)
     plan = plan_from_record(old)
     kind, code = check_code(old, args.allow_changed_code)
     check_data(old, plan)
-    inspect(plan)
+    preflight = inspect(plan)
     if kind == "docker":
         from harness.backends.container import DockerBackend
 
@@ -214,7 +217,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     run_dir = new_run_dir(absolute(args.out))
     console.print(f"[bold]uai-harness {__version__}[/] repeating {source.parent} in {run_dir}")
     reporter = ConsoleReporter(console, redactor, None, plan.loss.regex)
-    new = _run_and_show(console, backend, plan, run_dir, reporter, redactor, None)
+    new = _run_and_show(console, backend, plan, preflight, run_dir, reporter, redactor, None)
     outcome = compare_runs(old, new, run_dir)
     print(outcome.comparison.render_text())
     if outcome.inputs_differ:

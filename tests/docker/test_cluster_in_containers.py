@@ -12,7 +12,7 @@ from harness.backends import daemon
 from harness.backends.container import DockerBackend
 from harness.params import with_flag
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED
-from harness.validate import validate
+from harness.scenario import validate
 from tests.e2e.test_validate_cluster import EXPECTED, cluster_plan
 from tests.foreign_jobs import verdict_messages, verdict_table
 

@@ -10,8 +10,8 @@ import pytest
 from harness.backends.container import DockerBackend
 from harness.contract import PlatformRoot, container_shell_command
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED
+from harness.scenario import Plan, validate
 from harness.synthetic import generate_dataset, write_inception_checkpoint
-from harness.validate import Plan, validate
 from tests.foreign_jobs import (
     JOBS,
     expected_verdicts,

@@ -23,7 +23,7 @@ from harness.cli import main
 from harness.contract import PlatformRoot
 from harness.images.build import build_image
 from harness.record import NOT_RUN
-from harness.validate import Plan, validate
+from harness.scenario import Plan, validate
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

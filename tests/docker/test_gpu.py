@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from harness.backends.container import DockerBackend
-from harness.validate import Plan, validate
+from harness.scenario import Plan, validate
 
 pytestmark = [pytest.mark.gpu, pytest.mark.docker, pytest.mark.slow]
 

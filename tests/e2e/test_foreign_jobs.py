@@ -11,7 +11,7 @@ import pytest
 
 from harness.backends.local import LocalBackend
 from harness.params import with_flag
-from harness.validate import validate
+from harness.scenario import validate
 from tests.foreign_jobs import (
     JOBS,
     MUTANTS,

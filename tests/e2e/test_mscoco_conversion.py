@@ -11,6 +11,7 @@ import pytest
 from harness.backends.local import LocalBackend
 from harness.params import with_flag
 from harness.record import NOT_APPLICABLE, PASSED
+from harness.scenario import QUICK_PARAMS, Plan, validate
 from harness.synthetic import (
     generate_coco_dataset,
     generate_scenes,
@@ -18,7 +19,6 @@ from harness.synthetic import (
     read_word_counts,
     write_coco_dataset,
 )
-from harness.validate import QUICK_PARAMS, Plan, validate
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ import pytest
 from harness.backends.local import LocalBackend
 from harness.baseline import load_baseline
 from harness.record import FAILED, PASSED
-from harness.validate import validate
+from harness.scenario import validate
 from tests.foreign_jobs import (
     ESTIMATOR_LIKE,
     Mutant,

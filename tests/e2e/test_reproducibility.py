@@ -18,7 +18,7 @@ from harness.backends.local import LocalBackend
 from harness.compare import compare
 from harness.params import with_flag
 from harness.record import PASSED
-from harness.validate import validate
+from harness.scenario import validate
 from tests.foreign_jobs import (
     ESTIMATOR_LIKE,
     expected_verdicts,

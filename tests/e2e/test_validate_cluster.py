@@ -10,7 +10,7 @@ import pytest
 from harness.backends.local import LocalBackend
 from harness.cluster import ClusterSpec
 from harness.record import NOT_APPLICABLE, PASSED
-from harness.validate import QUICK_PARAMS, Plan, validate
+from harness.scenario import QUICK_PARAMS, Plan, validate
 
 pytestmark = pytest.mark.slow
 

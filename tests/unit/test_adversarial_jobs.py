@@ -22,7 +22,7 @@ from harness import snapshot
 from harness.backends.local import LocalBackend
 from harness.cli import main
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED, WARNING
-from harness.validate import Plan, validate
+from harness.scenario import Plan, validate
 from tests.unit.adversaries import weights, write_checkpoint, write_job
 from tests.unit.events import write_events
 

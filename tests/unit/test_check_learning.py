@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from harness.checks import learning
+from harness.checks import loss_decrease as learning
 from harness.record import FAILED, PASSED
 
 

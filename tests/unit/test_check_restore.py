@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.checks import restore
+from harness.checks import pretrained_restore as restore
 from harness.params import FreezingRules, freezing_rules
 from harness.record import FAILED, PASSED, WARNING
 

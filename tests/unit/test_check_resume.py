@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from harness.checks import resume
-from harness.checks.resume import Rerun
+from harness.checks.resume import ResumeFacts
 from harness.jobshapes import EPOCH_INDEX, PER_RUN
 from harness.record import FAILED, PASSED, WARNING
 
 FIRST = {s: 3.0 - s / 50 for s in range(1, 101)}  # 2.98 -> 1.0
 
 
-def _rerun(losses, final=120, target=120, first_step=100, **kw) -> Rerun:
-    return Rerun(first_step, 100, kw.pop("first_losses", FIRST), losses, final, target, **kw)
+def _rerun(losses, final=120, target=120, first_step=100, **kw) -> ResumeFacts:
+    return ResumeFacts(first_step, 100, kw.pop("first_losses", FIRST), losses, final, target, **kw)
 
 
 def test_a_rerun_that_continues_passes() -> None:
@@ -39,9 +39,9 @@ def test_a_second_resume_is_held_to_the_whole_training_not_a_plateau() -> None:
     plateau |= {66: 0.337, 67: 0.304, 68: 0.398, 69: 0.362, 70: 0.296}
     scratch = {s: 6.6 * 0.95**s for s in range(1, 61)}  # 6.27 -> 0.30
     rerun = {71: 0.433, 80: 0.290}
-    noisy = resume.check_resume(Rerun(70, 70, plateau, rerun, 80, 80))
+    noisy = resume.check_resume(ResumeFacts(70, 70, plateau, rerun, 80, 80))
     assert noisy.status == FAILED and "did not continue" in noisy.message
-    whole = resume.check_resume(Rerun(70, 70, {**scratch, **plateau}, rerun, 80, 80))
+    whole = resume.check_resume(ResumeFacts(70, 70, {**scratch, **plateau}, rerun, 80, 80))
     assert whole.status == PASSED, whole.message
 
 
@@ -85,9 +85,9 @@ def test_no_checkpoint_carrying_a_step_is_a_warning_unless_the_rerun_crashes() -
 
 def test_epochs_are_scaled_to_steps_by_the_first_run() -> None:
     # 4 epochs took 100 steps; the rerun's 6 epochs must end at step 150.
-    facts = Rerun(100, 4, FIRST, {101: 0.99, 150: 0.8}, 150, 6, unit="epochs")
+    facts = ResumeFacts(100, 4, FIRST, {101: 0.99, 150: 0.8}, 150, 6, unit="epochs")
     assert resume.check_resume(facts).status == PASSED
-    short = Rerun(100, 4, FIRST, {101: 0.99, 125: 0.8}, 125, 6, unit="epochs")
+    short = ResumeFacts(100, 4, FIRST, {101: 0.99, 125: 0.8}, 125, 6, unit="epochs")
     assert "not the target 150" in resume.check_resume(short).message
 
 
@@ -96,9 +96,9 @@ def test_epochs_are_scaled_to_steps_by_the_first_run() -> None:
 EPOCH_LOSSES = {0: 2.3, 1: 1.6, 2: 1.2, 3: 1.0}  # 4 epochs, 25 steps each
 
 
-def _keras_rerun(losses, **kw) -> Rerun:
+def _keras_rerun(losses, **kw) -> ResumeFacts:
     steps = dict(loss_steps=EPOCH_INDEX, first_loss_steps=EPOCH_INDEX)
-    return Rerun(100, 4, EPOCH_LOSSES, losses, 150, 6, unit="epochs", **steps, **kw)
+    return ResumeFacts(100, 4, EPOCH_LOSSES, losses, 150, 6, unit="epochs", **steps, **kw)
 
 
 def test_a_keras_fit_logging_epochs_is_judged_in_epochs() -> None:
@@ -116,9 +116,11 @@ def test_a_loss_counter_restarting_in_every_run_is_judged_by_its_level() -> None
     # Keras's batch_loss starts at 0 in every fit: step 0 is no sign of starting over.
     first = {s: 3.0 - s / 50 for s in range(0, 100)}
     per_run = dict(loss_steps=PER_RUN, first_loss_steps=PER_RUN)
-    kept = resume.check_resume(Rerun(100, 100, first, {0: 1.0, 19: 0.9}, 120, 120, **per_run))
+    kept = resume.check_resume(ResumeFacts(100, 100, first, {0: 1.0, 19: 0.9}, 120, 120, **per_run))
     assert kept.status == PASSED, kept.message
-    again = resume.check_resume(Rerun(100, 100, first, {0: 2.9, 19: 2.5}, 120, 120, **per_run))
+    again = resume.check_resume(
+        ResumeFacts(100, 100, first, {0: 2.9, 19: 2.5}, 120, 120, **per_run)
+    )
     assert again.status == FAILED and "did not continue" in again.message
 
 

@@ -11,7 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from harness.checks import captioning, image, paths, reproducible
+from harness.checks import image_contract as image
+from harness.checks import inference, reproducible, uses_image
+from harness.checks import path_contract as paths
 from harness.record import FAILED, PASSED, WARNING
 
 # --------------------------------------------------------------------------- path_contract
@@ -116,10 +118,10 @@ def test_image_probe_failure_and_an_interpreter_in_the_deploy_command() -> None:
 
 
 def test_uses_image_at_the_margin() -> None:
-    at = captioning.check_image_dependence(2.0, 2.0 * math.exp(0.1))
-    below = captioning.check_image_dependence(2.0, 2.0 * math.exp(0.0999))
+    at = uses_image.check_image_dependence(2.0, 2.0 * math.exp(0.1))
+    below = uses_image.check_image_dependence(2.0, 2.0 * math.exp(0.0999))
     assert at.status == PASSED and below.status == FAILED
-    missing = captioning.check_image_dependence(None, 2.0)
+    missing = uses_image.check_image_dependence(None, 2.0)
     assert missing.status == FAILED and "Perplexity" in missing.message
 
 
@@ -129,13 +131,13 @@ def test_inference_reads_upstreams_output_format() -> None:
         "Captions for image image-2.jpg:\n  0) a blue square (p=0.500000)\n"
     )
     expected = {"image-1.jpg": ["a red circle"], "image-2.jpg": ["a green square"]}
-    result = captioning.check_inference(output, expected)
+    result = inference.check_inference(output, expected)
     assert result.status == FAILED
     assert (
         result.message
         == "image-2.jpg: best caption 'a blue square' is none of its training captions"
     )
-    assert captioning.parse_perplexity("Perplexity = 3.5\nPerplexity = 1.25\n") == 1.25
+    assert uses_image.parse_perplexity("Perplexity = 3.5\nPerplexity = 1.25\n") == 1.25
 
 
 # --------------------------------------------------------------------------- reproducible

@@ -13,11 +13,12 @@ import pytest
 from harness import cluster as cluster_module
 from harness.backends.base import JobSpec
 from harness.backends.local import LocalBackend
-from harness.checks.cluster import check_cluster_tasks, task_output_problems
+from harness.checks.cluster_tasks import check_cluster_tasks
+from harness.checks.path_contract import task_output_problems
 from harness.cluster import ClusterSpec, run_cluster
 from harness.contract import PlatformRoot
 from harness.record import FAILED, NOT_APPLICABLE, PASSED, WARNING
-from harness.validate import Plan, validate
+from harness.scenario import Plan, validate
 
 FAKE_JOB = textwrap.dedent(
     """\

@@ -32,7 +32,7 @@ from harness.cli import main
 from harness.contract import PlatformRoot
 from harness.images.build import build_image
 from harness.record import NOT_APPLICABLE, NOT_RUN, PASSED
-from harness.validate import Plan, new_run_dir, validate
+from harness.scenario import Plan, new_run_dir, validate
 
 PATTERN = "--input_file_pattern=/train-?????-of-00002"
 

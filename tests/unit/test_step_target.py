@@ -10,7 +10,7 @@ import pytest
 from harness.cluster import ClusterSpec
 from harness.contract import PLATFORM_EXAMPLE_PARAMS
 from harness.params import with_flag
-from harness.validate import QUICK_PARAMS, QUICK_STEPS, Plan, inspect
+from harness.scenario import QUICK_PARAMS, QUICK_STEPS, Plan, inspect
 
 UPSTREAM = list(PLATFORM_EXAMPLE_PARAMS)  # --number_of_steps=1000000 at 299x299, batch 32
 

@@ -4,22 +4,26 @@ at best and a conflicting copy of the model at worst)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from harness.checks.paths import is_under
+from harness.checks.phases import TRAIN
+from harness.cluster import CHIEF_TASK
 from harness.record import CheckResult
 
+if TYPE_CHECKING:
+    from harness.scenario.evidence import Evidence
+
 NAME = "cluster_tasks"
+PHASES = (TRAIN,)
 # Exit statuses of a task the harness stopped with SIGTERM after the chief ended.
 STOPPED_STATUSES = (0, -15, 143)
 
 
 def check_cluster_tasks(
-    tasks: Mapping[str, tuple[int, bool, str | None]], chief: str, seconds: float = 0.0
+    tasks: Mapping[str, tuple[int, bool, str | None]], chief: str
 ) -> CheckResult:
     """`tasks`: name -> (exit status, stopped by the harness, backend error)."""
-    started = time.monotonic()
     problems, warnings = [], []
     for name, (status, stopped, error) in tasks.items():
         if error:
@@ -47,24 +51,13 @@ def check_cluster_tasks(
         warnings,
         message,
         evidence=evidence,
-        seconds=seconds + time.monotonic() - started,
     )
 
 
-def task_output_problems(
-    task: str, written: Sequence[str], output_dir: str, log_dir: str, checkpoints: Sequence[str]
-) -> list[str]:
-    """What a non-chief task did wrong with its own output folder: anything but a log in
-    log_dir, and any checkpoint at all."""
-    problems = []
-    if checkpoints:
-        problems.append(
-            f"{task} wrote checkpoints ({', '.join(checkpoints[:3])}); only the chief may"
-        )
-    stray = [p for p in written if is_under(p, output_dir) and not is_under(p, log_dir)]
-    if stray and not checkpoints:
-        problems.append(f"{task} wrote under output_dir outside log_dir: {', '.join(stray[:3])}")
-    outside = [p for p in written if not is_under(p, output_dir)]
-    if outside:
-        problems.append(f"{task} wrote outside output_dir: {', '.join(outside[:3])}")
-    return problems
+def judge(evidence: Evidence) -> CheckResult:
+    """From how every task of the training phase ended."""
+    tasks = evidence.cluster_runs[TRAIN]
+    return check_cluster_tasks(
+        {n: (t.outcome.exit_code, t.stopped, t.outcome.error) for n, t in tasks.items()},
+        CHIEF_TASK,
+    )

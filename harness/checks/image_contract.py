@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
-import time
+from typing import TYPE_CHECKING
 
+from harness.checks.phases import PROBE
 from harness.contract import CONTAINER_WORK_DIR, PLATFORM_PYTHON
 from harness.record import CheckResult
 
+if TYPE_CHECKING:
+    from harness.checks.registry import Situation
+    from harness.scenario.evidence import Evidence
+
 NAME = "image_contract"
+PHASES = (PROBE,)
+
+
+def not_applicable(situation: Situation) -> str | None:
+    if situation.runs_image:
+        return None
+    return "the local backend runs no image (validate an image with --image)"
+
+
+def deploy_command(mainfile: str, params: list[str], given: str | None) -> str:
+    """The deploy command a user would type: the pack tool's line, else the main file and
+    the parameters."""
+    return given or " ".join([f"{CONTAINER_WORK_DIR}/{mainfile}", *params])
+
+
+def judge(evidence: Evidence) -> CheckResult:
+    plan, probe = evidence.plan, evidence.phase(PROBE)
+    return check_image_contract(
+        probe.outcome.exit_code,
+        probe.outcome.log_text,
+        plan.mainfile,
+        deploy_command(plan.mainfile, plan.train_params, plan.deploy_command),
+    )
 
 
 def probe_command(mainfile: str) -> list[str]:
@@ -23,11 +51,10 @@ def probe_command(mainfile: str) -> list[str]:
 
 
 def check_image_contract(
-    probe_exit: int, probe_output: str, mainfile: str, deploy_command: str, seconds: float = 0.0
+    probe_exit: int, probe_output: str, mainfile: str, deploy_command: str
 ) -> CheckResult:
     """The probe succeeded, and the deploy command names a file under /data rather than
     starting with an interpreter (the platform prepends /usr/bin/python itself)."""
-    started = time.monotonic()
     problems = []
     lines = probe_output.strip().splitlines()
     if probe_exit != 0:
@@ -48,5 +75,8 @@ def check_image_contract(
         f"{CONTAINER_WORK_DIR}/{mainfile} exists"
     )
     return CheckResult.judged(
-        NAME, not problems, message, evidence=evidence, seconds=seconds + time.monotonic() - started
+        NAME,
+        not problems,
+        message,
+        evidence=evidence,
     )

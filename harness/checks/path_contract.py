@@ -11,13 +11,21 @@ evidence.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Sequence
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from harness.record import CheckResult
+from harness import snapshot
+from harness.checks.phases import TRAIN
+from harness.contract import CONTAINER_OUTPUT_DIR, PlatformRoot
+from harness.job import JobOutput
+from harness.record import FAILED, CheckResult
+
+if TYPE_CHECKING:
+    from harness.scenario.evidence import Evidence
 
 NAME = "path_contract"
+PHASES = (TRAIN,)
 # Container paths (and everything below them) that are caches, not results.
 IGNORED_CONTAINER_PATHS = (
     "/root/.cache",  # pip/XDG caches, matplotlib's font list
@@ -84,7 +92,6 @@ def check_path_contract(
     models: Sequence[str],
     container_outside: Sequence[str] = (),
     ignored: Sequence[str] = (),
-    seconds: float = 0.0,
 ) -> CheckResult:
     """Judge one run's writes.
 
@@ -95,7 +102,6 @@ def check_path_contract(
     `models` are the model files (checkpoints, Keras files, SavedModels) the job
     protocol found under output_dir.
     """
-    started = time.monotonic()
     written = [*added, *modified]
     outside = [p for p in written if not is_under(p, output_dir) and not _ignored(p)]
     ignored = [*ignored, *(p for p in written if not is_under(p, output_dir) and _ignored(p))]
@@ -149,5 +155,81 @@ def check_path_contract(
         warnings,
         message,
         evidence=evidence,
-        seconds=seconds + time.monotonic() - started,
     )
+
+
+def judge(evidence: Evidence) -> CheckResult:
+    """The chief's (or the single node's) writes, and in a cluster every other task's:
+    nothing but at most a log in its own log_dir."""
+    root = evidence.root
+    after = snapshot.hash_tree(root.root)
+    change = snapshot.diff(evidence.before, after)
+
+    def relative(path: Path, base: PlatformRoot = root) -> str:
+        return path.relative_to(base.root).as_posix()
+
+    outside, ignored = classify_container_changes(
+        evidence.phase(TRAIN).outcome.container_changes,
+        CONTAINER_OUTPUT_DIR,
+        evidence.backend.mount_points(root),
+    )
+    result = check_path_contract(
+        change.added,
+        change.modified,
+        change.removed,
+        relative(root.output_dir),
+        relative(root.log_dir),
+        sorted(p for p, h in evidence.input_hashes.items() if after.get(p) != h and p in after),
+        [relative(m.path) for m in evidence.models_after[TRAIN]],
+        outside,
+        ignored,
+    )
+    problems = []
+    for name, task_before in evidence.tasks_before.items():
+        task_root = evidence.task_roots[name]
+        task_change = snapshot.diff(task_before, snapshot.hash_tree(task_root.root))
+        found = task_output_problems(
+            name,
+            [*task_change.added, *task_change.modified],
+            relative(task_root.output_dir, task_root),
+            relative(task_root.log_dir, task_root),
+            [relative(m.path, task_root) for m in JobOutput(task_root.output_dir).models()],
+        )
+        result.evidence[f"task {name}"] = {"written": task_change.added, "problems": found}
+        problems += found
+    return with_problems(result, problems)
+
+
+def with_problems(result: CheckResult, problems: list[str], **evidence: object) -> CheckResult:
+    """`result` failed for `problems` too (a cluster task's writes, the user's own files
+    changed by a later phase), keeping what it found itself."""
+    if not problems:
+        return result
+    own = [result.message] if result.status == FAILED else []
+    return CheckResult.from_findings(
+        result.name,
+        own + problems,
+        result.warnings,
+        "",
+        evidence={**result.evidence, **evidence},
+        seconds=result.seconds,
+    )
+
+
+def task_output_problems(
+    task: str, written: Sequence[str], output_dir: str, log_dir: str, checkpoints: Sequence[str]
+) -> list[str]:
+    """What a non-chief task did wrong with its own output folder: anything but a log in
+    log_dir, and any checkpoint at all."""
+    problems = []
+    if checkpoints:
+        problems.append(
+            f"{task} wrote checkpoints ({', '.join(checkpoints[:3])}); only the chief may"
+        )
+    stray = [p for p in written if is_under(p, output_dir) and not is_under(p, log_dir)]
+    if stray and not checkpoints:
+        problems.append(f"{task} wrote under output_dir outside log_dir: {', '.join(stray[:3])}")
+    outside = [p for p in written if not is_under(p, output_dir)]
+    if outside:
+        problems.append(f"{task} wrote outside output_dir: {', '.join(outside[:3])}")
+    return problems

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
+from harness.checks.phases import TRAIN
 from harness.record import CheckResult
 
+if TYPE_CHECKING:
+    from harness.scenario.evidence import Evidence
+
 NAME = "loss_decrease"
+PHASES = (TRAIN,)
 DEFAULT_REQUIRED_DROP = 0.25
 MIN_LOSSES = 4
 # Of the drop from the first fifth to the best fifth, how much the last fifth may lose.
@@ -44,18 +49,19 @@ def check_loss_decrease(
     losses: Mapping[int, float],
     source: str,
     required_drop: float = DEFAULT_REQUIRED_DROP,
-    seconds: float = 0.0,
 ) -> CheckResult:
     """Finite at every logged step; the median of the last fifth of the logged losses is at
     least `required_drop` (a fraction) below the median of the first fifth, and not clearly
     climbing back from the lowest fifth."""
-    started = time.monotonic()
     steps = sorted(losses)
     evidence: dict = {"steps": len(steps), "source": source, "required_drop": required_drop}
 
     def result(passed: bool, message: str) -> CheckResult:
         return CheckResult.judged(
-            NAME, passed, message, evidence=evidence, seconds=seconds + time.monotonic() - started
+            NAME,
+            passed,
+            message,
+            evidence=evidence,
         )
 
     bad = [s for s in steps if not math.isfinite(losses[s])]
@@ -98,3 +104,9 @@ def check_loss_decrease(
         f"median loss fell from {first:.4f} (first {window} logged) to {last:.4f} (last "
         f"{window}); required <= {limit:.4f}, a {required_drop:.0%} drop ({where})",
     )
+
+
+def judge(evidence: Evidence) -> CheckResult:
+    plan, losses = evidence.plan, evidence.phase(TRAIN).losses
+    drop = plan.required_drop if plan.required_drop is not None else evidence.profile.required_drop
+    return check_loss_decrease(losses.values, losses.describe(), drop)

@@ -21,16 +21,24 @@ statistics, which follow the data, may move where they are frozen.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from harness.checks.phases import TRAIN
+from harness.job import ModelFile, read_model
 from harness.jobshapes import BOOKKEEPING, MOVING_STATISTICS
 from harness.params import FreezingRules
 from harness.record import CheckResult
 
+if TYPE_CHECKING:
+    from harness.checks.registry import Situation
+    from harness.scenario.evidence import Evidence
+
 NAME = "pretrained_restore"
+PHASES = (TRAIN,)
 # Fine-tuned values keep a clear linear relation to the pretrained ones; a fresh
 # random initialisation has none (correlation ~0).
 MIN_CORRELATION = 0.5
@@ -151,13 +159,11 @@ def check_pretrained_restore(
     saved: Mapping[str, np.ndarray] | None,
     saved_name: str,
     rules: FreezingRules,
-    seconds: float = 0.0,
     early: Mapping[str, np.ndarray] | None = None,
     early_name: str | None = None,
 ) -> CheckResult:
     """Compare the pretrained file's variables with the job's last saved model of the run
     (and with its earliest one, `early`, when it kept more than one)."""
-    started = time.monotonic()
     evidence: dict = {
         "pretrained": pretrained_name,
         "checkpoint": saved_name,
@@ -173,7 +179,6 @@ def check_pretrained_restore(
             advice,
             message,
             evidence=evidence,
-            seconds=seconds + time.monotonic() - started,
         )
 
     if saved is None:
@@ -234,3 +239,68 @@ def shared_variables(
         for name, other in match_names(pretrained, saved).items()
         if np.shape(saved[other]) == np.shape(pretrained[name])
     }
+
+
+def not_applicable(situation: Situation) -> str | None:
+    if situation.pretrained_placed:
+        return None
+    if situation.pretrained_flag is None:
+        return "the job's parameters name no pretrained checkpoint (give --pretrained-flag)"
+    flag, value = situation.pretrained_flag
+    return f"--{flag}={value} is neither in the code nor given with --pretrained"
+
+
+def judge(evidence: Evidence) -> CheckResult:
+    values = evidence.restore_values
+    return check_pretrained_restore(
+        values.pretrained,
+        evidence.pretrained_host.name,
+        values.trained,
+        values.subject_name,
+        evidence.preflight.freezing,
+        early=values.early_values(),
+        early_name=values.early.path.name if values.early else None,
+    )
+
+
+class RestoreValues:
+    """The pretrained file's values, those of the first run's model that shares the most
+    variables with it (its last step checkpoint, or a Keras file or SavedModel), and of
+    the earliest checkpoint it kept (nearest the restore, before fine-tuning drifted).
+    Read right after training: a rerun may rotate those checkpoints away."""
+
+    def __init__(self, pretrained: Path | None, models: list[ModelFile]) -> None:
+        self.pretrained = read_model(pretrained).values() if pretrained is not None else {}
+        self.subject: ModelFile | None = None
+        self.trained: dict[str, np.ndarray] | None = None
+        self.mapping: dict[str, str] = {}
+        self.early: ModelFile | None = None
+        checkpoints = [m for m in models if m.kind == "TF checkpoint"]
+        candidates = [m for m in models if m.kind != "TF checkpoint"] + checkpoints[-1:]
+        for model in candidates:
+            model_values = model.values()
+            mapping = shared_variables(self.pretrained, model_values) if self.pretrained else {}
+            if self.subject is None or len(mapping) >= len(self.mapping):
+                self.subject, self.trained, self.mapping = model, model_values, mapping
+        stepped = [m for m in checkpoints if m.step is not None]
+        if self.subject in checkpoints and stepped and stepped[0] is not self.subject:
+            self.early = stepped[0]
+
+    @property
+    def subject_name(self) -> str:
+        return self.subject.path.name if self.subject else "no saved model"
+
+    def early_values(self) -> dict[str, np.ndarray] | None:
+        return self.early.values() if self.early is not None and self.pretrained else None
+
+    def for_resume(self, final: ModelFile | None) -> dict:
+        """The shared pretrained variables before and after a rerun, by pretrained name."""
+        if not (self.mapping and self.trained and final is not None):
+            return {}
+        after = final.values()
+        names = {p: s for p, s in self.mapping.items() if s in after}
+        return {
+            "pretrained": {p: self.pretrained[p] for p in names},
+            "before": {p: self.trained[s] for p, s in names.items()},
+            "after": {p: after[s] for p, s in names.items()},
+        }

@@ -1,0 +1,96 @@
+"""The run record, built once from the finished scenario and redacted once; every document
+(`run_record.json`, the reports, `verdict.json`) is written from that one stored value,
+and the gate's checks are judged from it too."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from harness import __version__, snapshot
+from harness.checks.registry import GATE
+from harness.environment import host_info
+from harness.params import shell_specials
+from harness.plan import Plan
+from harness.record import CheckResult, RunRecord
+from harness.report import write_report
+from harness.scenario.evidence import Evidence
+from harness.scenario.verdicts import VerdictStore
+from harness.speed import machine_gflops
+
+
+def shell_warning(plan: Plan) -> str | None:
+    """The parameters the platform's shell line will interpret, said before the run."""
+    words = shell_specials(plan.raw_params) if plan.raw_params is not None else []
+    if not words:
+        return None
+    return (
+        "the parameters hold shell characters that the platform's `bash -c` line interprets "
+        f"(the harness runs the same line, so they do the same here): {', '.join(words[:5])}"
+    )
+
+
+def build_record(
+    evidence: Evidence, checks: list[CheckResult], code_left_out: list[str]
+) -> RunRecord:
+    ctx, runner = evidence.ctx, evidence.runner
+    return RunRecord(
+        harness_version=__version__,
+        code=ctx.backend.describe_code(),
+        host={**host_info(), "machine_gflops": round(machine_gflops(), 3)},
+        job={**_job_summary(evidence), "code_left_out": code_left_out},
+        environment=ctx.backend.environment(),
+        inputs=evidence.input_hashes,
+        outputs=snapshot.hash_tree(ctx.root.output_dir, relative_to=ctx.root.root),
+        phases=runner.records,
+        checks=checks,
+        timings=runner.timings,
+        strict=ctx.plan.strict,
+    )
+
+
+def store(
+    record: RunRecord, evidence: Evidence, verdicts: VerdictStore
+) -> tuple[RunRecord, dict[str, Path]]:
+    """Redact the record once, judge the gate from it, and write every document from it;
+    the stored record (as a later `uai-harness` command reads it back) and the reports."""
+    ctx = evidence.ctx
+    redactor = ctx.redactor
+    stored = RunRecord.from_dict(json.loads(json.dumps(record.to_dict(redactor))))
+    evidence.stored_record = stored
+    for spec in (s for s in verdicts.planned if s.scope == GATE):
+        verdicts.judge(spec, lambda spec=spec: spec.judge(evidence), 0.0)
+        stored.checks.append(verdicts.results[spec.name])
+    path = stored.to_json(ctx.run_dir / "run_record.json", redactor)
+    stored = RunRecord.load(path)
+    reports = write_report(stored, ctx.run_dir)
+    verdict = {
+        "passed": stored.passed,
+        "strict": stored.strict,
+        "summary": stored.summary(),
+        "checks": {c.name: c.status for c in stored.checks},
+        "warnings": stored.warnings(),
+    }
+    (ctx.run_dir / "verdict.json").write_text(json.dumps(verdict, indent=2, sort_keys=True) + "\n")
+    return stored, reports
+
+
+def _job_summary(evidence: Evidence) -> dict:
+    ctx = evidence.ctx
+    plan, preflight = ctx.plan, ctx.preflight
+    step = preflight.step
+    return {
+        "shell_warning": shell_warning(plan),
+        "mainfile": plan.mainfile,
+        "train_params": plan.train_params,
+        "profile": preflight.profile.name,
+        "backend": ctx.backend.name,
+        "isolation": ctx.backend.isolation,
+        "step_flag": step.flag if step else None,
+        "steps": step.value if step else None,
+        "step_unit": step.unit if step else None,
+        "pretrained_flag": preflight.pretrained_flag[0] if preflight.pretrained_flag else None,
+        "freezing": dataclasses.asdict(preflight.freezing),
+        "plan": {k: v for k, v in dataclasses.asdict(plan).items() if k != "train_params"},
+    }

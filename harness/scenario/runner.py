@@ -1,0 +1,194 @@
+"""The phase runner: one run of a job entry point through the backend, and its record.
+
+A phase runs as one process or as the whole cluster. Its losses are read as it ends
+(`harness.job`), a failed phase gets its reason and - when its log shows a known
+signature - a one-line diagnosis, and every phase becomes a `PhaseRecord`. Checks are
+judged elsewhere (`harness.scenario.script`, `harness.checks`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+from harness.backends.base import JobSpec, RunOutcome
+from harness.cluster import CHIEF_TASK, TaskOutcome, run_cluster
+from harness.contract import PlatformRoot
+from harness.diagnoses import diagnose
+from harness.job import NO_LOSSES, JobOutput, LossSeries, PhaseMark
+from harness.record import PhaseRecord
+from harness.scenario.context import RunContext
+from harness.speed import Speed, line_times, measure
+
+
+@dataclasses.dataclass
+class Phase:
+    outcome: RunOutcome
+    losses: LossSeries
+    failure: str | None
+    diagnosis: str | None = None
+    speed: Speed | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """What a phase starts: an entry point, its parameters, where, and how long it may take
+    to reach `target` (the step target it was given, None: none)."""
+
+    name: str
+    mainfile: str
+    params: list[str]
+    raw: str | None = None  # the parameters as the user typed them, when they did
+    target: int | None = None
+    platform_flags: bool = True
+    cluster: bool = False
+    root: PlatformRoot | None = None  # None: the run's own root
+    output: JobOutput | None = None  # None: the run's own output
+
+
+class PhaseRunner:
+    """Runs phases in the run context and keeps what each left: outcome, losses, record."""
+
+    def __init__(self, ctx: RunContext, output: JobOutput) -> None:
+        self.ctx = ctx
+        self.output = output
+        self.phases: dict[str, Phase] = {}
+        self.records: list[PhaseRecord] = []
+        self.timings: dict[str, float] = {}
+        # Distributed runs: a platform root per task (the chief's is the run's root).
+        self.task_roots: dict[str, PlatformRoot] = {}
+        self.cluster_runs: dict[str, dict[str, TaskOutcome]] = {}
+
+    def ok(self, name: str) -> bool:
+        return name in self.phases and self.phases[name].failure is None
+
+    def seconds(self, *names: str) -> float:
+        return sum(self.phases[n].outcome.seconds for n in names if n in self.phases)
+
+    def probe(self, name: str, command: list[str], detail: str, failure_of) -> Phase:
+        """A shell probe in the image before any training; `failure_of(exit, output)` says
+        why it failed (None: it did not)."""
+        ctx = self.ctx
+        ctx.reporter.phase(name, detail, None)
+        started = time.monotonic()
+        exit_code, output = ctx.backend.probe(command)
+        seconds = time.monotonic() - started
+        log = ctx.logs / "probe.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(ctx.redactor.text(output))
+        outcome = RunOutcome(["probe"], exit_code, seconds, log, backend=ctx.backend.name)
+        failure = failure_of(exit_code, output)
+        self.phases[name] = Phase(outcome, NO_LOSSES, failure)
+        self.timings[name] = seconds
+        ctx.reporter.phase_done(name, seconds, failure, output[-2000:] if failure else "")
+        return self.phases[name]
+
+    def run(self, launch: Launch) -> Phase:
+        """Run one phase; as a cluster, the chief's outcome is the phase's and each other
+        task is recorded as `<phase>:<task>`."""
+        ctx, name = self.ctx, launch.name
+        root = launch.root or ctx.root
+        output = launch.output or self.output
+        where = f" on {ctx.plan.cluster.describe()}" if launch.cluster else ""
+        ctx.reporter.phase(
+            name, f"{launch.mainfile} {' '.join(launch.params)}{where}", launch.target
+        )
+        mark: PhaseMark = output.mark()
+        stamped: list[tuple[float, str]] = []
+
+        def on_line(line: str) -> None:
+            stamped.append((time.time(), line))
+            ctx.reporter.line(line)
+
+        job = JobSpec(
+            mainfile=launch.mainfile,
+            train_params=tuple(launch.params),
+            num_gpus=ctx.plan.num_gpus,
+            timeout_s=ctx.plan.timeout_s,
+            append_platform_flags=launch.platform_flags,
+            raw_params=launch.raw,
+            redact=ctx.redactor.text,
+        )
+        if launch.cluster:
+            tasks = run_cluster(
+                ctx.backend, ctx.plan.cluster, job, self.task_roots, ctx.logs / name, on_line
+            )
+            self.cluster_runs[name] = tasks
+            outcome = tasks[CHIEF_TASK].outcome
+        else:
+            outcome = ctx.backend.run(job, root, ctx.logs / f"{name}.log", on_line)
+        losses = output.losses(outcome.log_text, mark) if launch.platform_flags else NO_LOSSES
+        tag = losses.source.removeprefix("events:") if losses.source.startswith("events:") else None
+        speed = measure(
+            losses,
+            output.event_times(tag, mark) if tag else {},
+            line_times(stamped, ctx.plan.loss.regex),
+            launch.params,
+        )
+        failure = self._failure(outcome, launch.target)
+        diagnosis = diagnose(outcome.log_text) if failure else None
+        phase = self.phases[name] = Phase(outcome, losses, failure, diagnosis, speed)
+        self.timings[name] = outcome.seconds
+        tail = outcome.log_tail() if failure else ""
+        if diagnosis:
+            tail = f"diagnosis: {diagnosis}\n{tail}"
+        ctx.reporter.phase_done(name, outcome.seconds, failure, tail)
+        tasks = self.cluster_runs.get(name, {}) if launch.cluster else {}
+        self.records.append(phase_record(name, phase, root, tasks.get(CHIEF_TASK)))
+        for task in list(tasks.values())[1:]:
+            task_phase = Phase(task.outcome, NO_LOSSES, None)
+            self.records.append(
+                phase_record(f"{name}:{task.name}", task_phase, self.task_roots[task.name], task)
+            )
+        return phase
+
+    def _failure(self, outcome: RunOutcome, target: int | None) -> str | None:
+        if outcome.succeeded:
+            return None
+        if outcome.error:
+            return f"could not be run to the end: {outcome.error}"
+        if outcome.timed_out:
+            reason = f"was stopped after the {self.ctx.plan.timeout_s:g} s time limit"
+            step = self.ctx.preflight.step
+            if target is not None and step is not None:
+                reason += (
+                    f" (it did not finish at {step.describe(target)}: does the job "
+                    "honour that flag? Raise --timeout if it is merely slow)"
+                )
+            return reason
+        return f"exited with status {outcome.exit_code}"
+
+
+def phase_record(
+    name: str, phase: Phase, root: PlatformRoot, task: TaskOutcome | None = None
+) -> PhaseRecord:
+    outcome, losses = phase.outcome, phase.losses
+    return PhaseRecord(
+        name=name,
+        # Commands name the root as <root>, so records of different runs compare.
+        command=[part.replace(str(root.root), "<root>") for part in outcome.command],
+        exit_code=outcome.exit_code,
+        seconds=outcome.seconds,
+        losses=losses.values,
+        loss_source=losses.source,
+        log_tail=PhaseRecord.tail(outcome.log_text),
+        backend=outcome.backend,
+        timed_out=outcome.timed_out,
+        error=outcome.error,
+        image=outcome.image,
+        task=None
+        if task is None
+        else {"name": task.name, "tf_config": task.tf_config, "stopped": task.stopped},
+        loss_candidates=dict(losses.candidates),
+        diagnosis=phase.diagnosis,
+        speed=dataclasses.asdict(phase.speed) if phase.speed else None,
+    )
+
+
+def new_run_dir(parent: Path) -> Path:
+    """A fresh private (0700) run folder under `parent`, named by its start time plus a
+    random suffix, so two runs started in the same second never share or clobber one."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=parent))
