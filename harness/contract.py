@@ -19,12 +19,18 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.params import JobParams
 
 CONTAINER_WORK_DIR = "/data"
 CONTAINER_DATA_DIR = "/data/data"
 CONTAINER_OUTPUT_DIR = "/data/output"
 CONTAINER_LOG_DIR = "/data/output/log"
 PLATFORM_PYTHON = "/usr/bin/python"
+# The flags the platform appends after a job's own parameters (users must not pass them).
+PLATFORM_FLAGS = ("work_dir", "data_dir", "output_dir", "log_dir", "num_gpus")
 # The platform example's im2txt job parameters, as its documentation gives them.
 PLATFORM_EXAMPLE_PARAMS = (
     "--input_file_pattern=/train-?????-of-00256",
@@ -162,28 +168,27 @@ def job_command(
 
 def container_shell_command(
     mainfile: str,
-    train_params: list[str],
+    params: JobParams,
     num_gpus: int = 0,
     append_platform_flags: bool = True,
     paths: PlatformPaths = CONTAINER_PATHS,
     python: str = PLATFORM_PYTHON,
-    raw_params: str | None = None,
 ) -> str:
     """The exact `/bin/bash -c` string the platform runs inside the image (for `paths` and
-    `python` other than the platform's, the same line pointed at them). `raw_params` is
-    the user's parameter text as typed, pasted in as the platform pastes it: its quotes,
-    substitutions and newlines mean to this shell what they mean there."""
+    `python` other than the platform's, the same line pointed at them). Typed parameters
+    (`params.text`) are pasted in as the platform pastes them: their quotes, substitutions
+    and newlines mean to this shell what they mean there; words are quoted one by one."""
     command = job_command(
         mainfile,
-        [] if raw_params is not None else train_params,
+        [] if params.text is not None else list(params),
         paths,
         python,
         num_gpus=num_gpus,
         append_platform_flags=append_platform_flags,
     )
     quoted = [shlex.quote(part) for part in command]
-    if raw_params is not None:
-        quoted.insert(2, raw_params)
+    if params.text is not None:
+        quoted.insert(2, params.text)
     return f"cd {shlex.quote(paths.work_dir)} && " + " ".join(quoted)
 
 

@@ -27,7 +27,7 @@ from harness.checks import (
 from harness.contract import CONTAINER_OUTPUT_DIR, PlatformRoot
 from harness.job import JobOutput, ModelFile, read_model
 from harness.layout import twin_root
-from harness.params import with_flag, with_flag_text
+from harness.params import JobParams
 from harness.phases import CHIEF_TASK, Phase, Run
 from harness.record import CheckResult
 
@@ -48,20 +48,11 @@ CHECK_PHASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def phase_params(run: Run, target: int | None) -> list[str]:
-    """The job's parameters with its step flag set to `target`."""
+def phase_params(run: Run, target: int | None) -> JobParams:
+    """The job's parameters (words and typed text alike) with its step flag set to `target`."""
     if target is None or run.inputs.step is None:
-        return list(run.plan.train_params)
-    return with_flag(run.plan.train_params, run.inputs.step.flag, target)
-
-
-def phase_raw(run: Run, target: int | None) -> str | None:
-    """The user's parameter text as typed, with the step flag set the same way (None when
-    the plan has no typed text: its parameter list is quoted word by word)."""
-    raw = run.plan.raw_params
-    if raw is None or target is None or run.inputs.step is None:
-        return raw
-    return with_flag_text(raw, run.inputs.step.flag, target)
+        return run.plan.train_params
+    return run.plan.train_params.with_flag(run.inputs.step.flag, target)
 
 
 def resume_phases(run: Run, train: Phase, models: list[ModelFile], values: RestoreValues) -> None:
@@ -291,7 +282,6 @@ def judge_resume(
         phase_params(run, target),
         target=target,
         cluster=distributed,
-        raw=phase_raw(run, target),
     )
     final = run.output.latest_checkpoint() if rerun.failure is None else None
     final = final if final is not None and final.resumable else None
@@ -334,7 +324,6 @@ def repeat_training(run: Run, target: int | None) -> None:
         target=target,
         output=output,
         root=twin,
-        raw=phase_raw(run, target),
     )
     if repeat.failure is None:
         run.add(

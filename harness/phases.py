@@ -22,6 +22,7 @@ from harness.cluster import CHIEF, TaskOutcome, run_cluster
 from harness.contract import PlatformRoot
 from harness.diagnoses import diagnose
 from harness.job import NO_LOSSES, JobOutput, LossSeries, PhaseMark
+from harness.params import JobParams
 from harness.plan import Inputs, Plan
 from harness.record import FAILED, CheckResult, PhaseRecord
 from harness.speed import Speed, line_times, measure
@@ -111,14 +112,13 @@ class Run:
         self,
         name: str,
         mainfile: str,
-        params: list[str],
+        params: JobParams | list[str],
         *,
         platform_flags: bool = True,
         target: int | None = None,
         output: JobOutput | None = None,
         root: PlatformRoot | None = None,
         cluster: bool = False,
-        raw: str | None = None,
     ) -> Phase:
         """Run one phase; with `cluster`, as the whole cluster (the chief's outcome is the
         phase's, each other task is recorded as `<phase>:<task>`)."""
@@ -135,11 +135,10 @@ class Run:
 
         job = JobSpec(
             mainfile=mainfile,
-            train_params=tuple(params),
+            train_params=params,
             num_gpus=self.plan.num_gpus,
             timeout_s=self.plan.timeout_s,
             append_platform_flags=platform_flags,
-            raw_params=raw,
             redact=self.redact,
         )
         if cluster:

@@ -17,7 +17,14 @@ from harness.contract import PLATFORM_EXAMPLE_PARAMS
 from harness.inputs import DataSample, PretrainedFile, inspect_data, inspect_pretrained
 from harness.job import LossSettings
 from harness.jobshapes import EPOCHS, STEP_FLAGS, unit_of
-from harness.params import FreezingRules, StepTarget, freezing_rules, pretrained_flag, step_flag
+from harness.params import (
+    FreezingRules,
+    JobParams,
+    StepTarget,
+    freezing_rules,
+    pretrained_flag,
+    step_flag,
+)
 from harness.profiles import Profile, make_profile
 
 # The built-in job: the platform example scaled down to batch 8 at 96x96, where 200 steps
@@ -42,10 +49,10 @@ RESUME_EPOCHS = 2
 class Plan:
     """What to validate and how: the job's parameters and the harness's own settings."""
 
-    train_params: list[str] = dataclasses.field(default_factory=lambda: list(QUICK_PARAMS))
-    # The parameters as the user typed them (`--train-params="..."`): pasted into the shell
-    # line as the platform pastes them. None: `train_params` quoted word by word.
-    raw_params: str | None = None
+    # The job's parameters: words, or the text the user typed (`--train-params="..."`),
+    # pasted into the shell line as the platform pastes it. A list or a text given here
+    # (or assigned later) becomes JobParams.
+    train_params: JobParams = JobParams(QUICK_PARAMS)
     mainfile: str = "train.py"
     profile: str = "im2txt"
     steps: int | None = None  # the training target; None: the profile's cap or the job's own
@@ -70,10 +77,15 @@ class Plan:
     deploy_command: str | None = None  # the `CMD Used for deploying` line, from uaitrain_cmd.txt
     cluster: ClusterSpec | None = None  # run as the platform's distributed mode
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "train_params":
+            value = JobParams.of(value)
+        super().__setattr__(name, value)
+
     def __post_init__(self) -> None:
         builtin = list(self.train_params) in (list(QUICK_PARAMS), list(QUICK_CLUSTER_PARAMS))
         if builtin and self.cluster is not None:
-            self.train_params = list(QUICK_CLUSTER_PARAMS)
+            self.train_params = JobParams(QUICK_CLUSTER_PARAMS)
         if self.steps is None and builtin:
             self.steps = QUICK_STEPS
         for name in ("data", "pretrained", "baseline"):

@@ -19,6 +19,7 @@ from harness import snapshot
 from harness.cluster import ClusterSpec
 from harness.compare import Comparison, compare
 from harness.job import LossSettings
+from harness.params import JobParams
 from harness.plan import Plan
 from harness.record import RunRecord
 from harness.redaction import REDACTED
@@ -61,7 +62,7 @@ def plan_from_record(record: RunRecord) -> Plan:
     for name in ("data", "pretrained", "baseline"):
         if settings.get(name):
             settings[name] = Path(settings[name])
-    return Plan(train_params=params, **settings)
+    return Plan(train_params=JobParams(tuple(params), recorded.get("raw_params")), **settings)
 
 
 def check_code(record: RunRecord, allow_changed: bool) -> tuple[str, str]:

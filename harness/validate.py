@@ -39,7 +39,6 @@ from harness.environment import host_info
 from harness.job import NO_LOSSES, ModelFile
 from harness.judge import CHECK_PHASES, SINGLE_NODE_RESUME
 from harness.layout import is_input, lay_out_inputs, lay_out_task_roots
-from harness.params import shell_specials
 from harness.phases import Phase, Reporter, Run, SilentReporter, new_run_dir
 from harness.plan import QUICK_PARAMS, QUICK_STEPS, Inputs, Plan, inspect
 from harness.profiles import Im2txtProfile
@@ -180,7 +179,7 @@ def check_run_folder(run_dir: Path, plan: Plan, must_be_empty: bool = True) -> N
 
 def _shell_specials(plan: Plan) -> str | None:
     """The parameters the platform's shell line will interpret, said before the run."""
-    words = shell_specials(plan.raw_params) if plan.raw_params is not None else []
+    words = plan.train_params.shell_specials()
     if not words:
         return None
     return (
@@ -194,7 +193,7 @@ def _job_summary(run: Run) -> dict:
     return {
         "shell_warning": _shell_specials(plan),
         "mainfile": plan.mainfile,
-        "train_params": plan.train_params,
+        "train_params": list(plan.train_params),
         "profile": inputs.profile.name,
         "backend": run.backend.name,
         "isolation": run.backend.isolation,
@@ -203,7 +202,10 @@ def _job_summary(run: Run) -> dict:
         "step_unit": inputs.step.unit if inputs.step else None,
         "pretrained_flag": inputs.pretrained_flag[0] if inputs.pretrained_flag else None,
         "freezing": dataclasses.asdict(inputs.freezing),
-        "plan": {k: v for k, v in dataclasses.asdict(plan).items() if k != "train_params"},
+        "plan": {
+            "raw_params": plan.train_params.text,
+            **{k: v for k, v in dataclasses.asdict(plan).items() if k != "train_params"},
+        },
     }
 
 
@@ -289,7 +291,6 @@ def _train_and_judge(
         judge.phase_params(run, target),
         target=target,
         cluster=distributed,
-        raw=judge.phase_raw(run, target),
     )
     if distributed:
         judge.judge_tasks(run)

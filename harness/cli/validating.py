@@ -11,7 +11,7 @@ from harness import __version__
 from harness.cli.common import absolute, code_path, newest_runs, record_path
 from harness.console import ConsoleReporter, make_console
 from harness.jobshapes import STEPS
-from harness.params import flag_value, platform_flags_in, split_params
+from harness.params import JobParams, flag_value
 from harness.record import FAILED, NOT_RUN, PASSED, WARNING, RunRecord, dumps
 from harness.redaction import Redactor
 
@@ -91,13 +91,13 @@ def _plan(args: argparse.Namespace):
     )
     if args.train_params is None:
         return Plan(**settings)
-    params = split_params(args.train_params)
-    if given := platform_flags_in(params):
+    params = JobParams.typed(args.train_params)
+    if given := params.platform_flags():
         raise ValueError(
             f"--train-params must not set {', '.join(given)}: the platform appends "
             "--work_dir/--data_dir/--output_dir/--log_dir/--num_gpus itself"
         )
-    return Plan(train_params=params, raw_params=args.train_params, **settings)
+    return Plan(train_params=params, **settings)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
