@@ -93,6 +93,34 @@ class Plan:
             if value is not None and not Path(value).is_absolute():
                 raise ValueError(f"{name} path {value} must be absolute (resolve it at the edge)")
 
+    def to_record(self) -> dict:
+        """The plan's part of the run record: `train_params` (the words) and `plan` (every
+        other setting, the typed text as `raw_params`); `from_record` reads it back."""
+        settings = dataclasses.asdict(self)
+        params = settings.pop("train_params")
+        return {
+            "train_params": list(params["words"]),
+            "plan": {"raw_params": params["text"], **settings},
+        }
+
+    @classmethod
+    def from_record(cls, job: dict) -> Plan:
+        """The plan a record's `job` section was written from (settings it does not hold,
+        from an older harness, take their defaults)."""
+        recorded = dict(job.get("plan") or {})
+        words = tuple(str(p) for p in job.get("train_params", []))
+        params = JobParams(words, recorded.pop("raw_params", None))
+        fields = {f.name for f in dataclasses.fields(cls)}
+        settings = {k: v for k, v in recorded.items() if k in fields}
+        loss = settings.get("loss") or {}
+        settings["loss"] = LossSettings(tuple(loss.get("tags") or ()), loss.get("regex"))
+        if settings.get("cluster"):
+            settings["cluster"] = ClusterSpec(**settings["cluster"])
+        for name in ("data", "pretrained", "baseline"):
+            if settings.get(name):
+                settings[name] = Path(settings[name])
+        return cls(train_params=params, **settings)
+
 
 @dataclasses.dataclass(frozen=True)
 class Inputs:

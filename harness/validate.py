@@ -190,10 +190,11 @@ def _shell_specials(plan: Plan) -> str | None:
 
 def _job_summary(run: Run) -> dict:
     plan, inputs = run.plan, run.inputs
+    recorded = plan.to_record()
     return {
         "shell_warning": _shell_specials(plan),
         "mainfile": plan.mainfile,
-        "train_params": list(plan.train_params),
+        "train_params": recorded["train_params"],
         "profile": inputs.profile.name,
         "backend": run.backend.name,
         "isolation": run.backend.isolation,
@@ -202,10 +203,7 @@ def _job_summary(run: Run) -> dict:
         "step_unit": inputs.step.unit if inputs.step else None,
         "pretrained_flag": inputs.pretrained_flag[0] if inputs.pretrained_flag else None,
         "freezing": dataclasses.asdict(inputs.freezing),
-        "plan": {
-            "raw_params": plan.train_params.text,
-            **{k: v for k, v in dataclasses.asdict(plan).items() if k != "train_params"},
-        },
+        "plan": recorded["plan"],
     }
 
 

@@ -34,3 +34,19 @@ def test_plan_takes_words_or_text() -> None:
     assert plan.train_params == JobParams(("--a=1 2",), "--a='1 2'")
     plan.train_params = ["--b=2"]
     assert plan.train_params.platform_flags() == [] and list(plan.train_params) == ["--b=2"]
+
+
+def test_the_plan_reads_back_the_record_section_it_writes(tmp_path) -> None:
+    from harness.cluster import ClusterSpec
+
+    plan = Plan(
+        train_params="--number_of_steps=5 --x='a b'",
+        data=tmp_path,
+        profile="none",
+        cluster=ClusterSpec.parse("ps=1,worker=2"),
+    )
+    recorded = plan.to_record()
+    assert recorded["train_params"] == ["--number_of_steps=5", "--x=a b"]
+    assert list(recorded["plan"])[:3] == ["raw_params", "mainfile", "profile"]
+    assert "train_params" not in recorded["plan"]
+    assert Plan.from_record(recorded) == plan
