@@ -31,14 +31,27 @@ CONTAINER_LOG_DIR = "/data/output/log"
 PLATFORM_PYTHON = "/usr/bin/python"
 # The flags the platform appends after a job's own parameters (users must not pass them).
 PLATFORM_FLAGS = ("work_dir", "data_dir", "output_dir", "log_dir", "num_gpus")
-# The platform example's im2txt job parameters, as its documentation gives them.
-PLATFORM_EXAMPLE_PARAMS = (
-    "--input_file_pattern=/train-?????-of-00256",
-    "--inception_checkpoint_file=/inception_v3.ckpt",
-    "--train_inception=false",
-    "--number_of_steps=1000000",
-    "--log_every_n_steps=10",
+# The whole environment a job gets from the harness besides its image's or PATH/HOME:
+# nothing of the host's, which may hold credentials.
+HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "1"}
+
+# Everything outside /data/output is lost when a job ends. Of the container's other
+# paths, these (and everything below them) are caches the interpreter or TensorFlow
+# write on import, never a job's results.
+CACHE_PATHS = (
+    "/root/.cache",  # pip/XDG caches, matplotlib's font list
+    "/root/.keras",  # Keras writes keras.json on first import
+    "/root/.config",  # matplotlib and others write their config on import
 )
+# Folder names that are caches wherever they are: the interpreter's byte-code cache.
+CACHE_NAMES = ("__pycache__",)
+# Scratch space, lost with the container like everything outside /data/output.
+SCRATCH_PATHS = ("/tmp", "/var/tmp")
+
+# Distributed mode: every task gets a TF_CONFIG naming the cluster by task type, the
+# chief being `master`, besides which there are parameter servers and workers.
+CHIEF = "master"
+TASK_TYPES = ("ps", "worker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +203,17 @@ def container_shell_command(
     if params.text is not None:
         quoted.insert(2, params.text)
     return f"cd {shlex.quote(paths.work_dir)} && " + " ".join(quoted)
+
+
+def tf_config(cluster: dict[str, list[str]], task_type: str, index: int) -> dict:
+    """The TF_CONFIG the platform gives a task, in the form UCloud documents:
+    `{"cluster": {"master": [...], "ps": [...], "worker": [...]}, "task": {"type": ...,
+    "index": ...}, "environment": "cloud"}`."""
+    return {
+        "cluster": cluster,
+        "task": {"type": task_type, "index": index},
+        "environment": "cloud",
+    }
 
 
 def job_path_in_container(job_path: str, base: str) -> str:

@@ -82,6 +82,18 @@ class Diagnosis(Known):
 FIXTURES = "fixtures/jobs/"
 TRAINER = "im2txt"  # this repository's trainer, validated end to end like any job
 
+# -------------------------------------------------------------- the platform's example job
+# UCloud's example job is im2txt; its documentation gives these parameters. This
+# repository's trainer takes them as they are (proof: TRAINER, and
+# tests/unit/test_step_target.py, which scales them down).
+PLATFORM_EXAMPLE_PARAMS = (
+    "--input_file_pattern=/train-?????-of-00256",
+    "--inception_checkpoint_file=/inception_v3.ckpt",
+    "--train_inception=false",
+    "--number_of_steps=1000000",
+    "--log_every_n_steps=10",
+)
+
 # ------------------------------------------------------------------------ step targets
 # In the order they are looked for when a job's parameters set more than one.
 STEP_FLAGS = (

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from harness.baseline import load_baseline
 from harness.cluster import ClusterSpec
-from harness.contract import PLATFORM_EXAMPLE_PARAMS
 from harness.inputs import DataSample, PretrainedFile, inspect_data, inspect_pretrained
 from harness.job import LossSettings
-from harness.jobshapes import EPOCHS, STEP_FLAGS, unit_of
+from harness.jobshapes import EPOCHS, PLATFORM_EXAMPLE_PARAMS, STEP_FLAGS, unit_of
 from harness.params import (
     FreezingRules,
     JobParams,

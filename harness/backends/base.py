@@ -18,10 +18,6 @@ from harness.contract import (
 )
 from harness.params import JobParams
 
-# The whole environment a job gets from the harness besides its image's or PATH/HOME:
-# nothing of the host's, which may hold credentials.
-HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "1"}
-
 
 class BackendError(RuntimeError):
     """The backend itself (not the job) could not run: its message is the user's answer."""

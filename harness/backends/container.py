@@ -29,7 +29,6 @@ import requests
 
 from harness.backends import daemon
 from harness.backends.base import (
-    HARNESS_ENV,
     Backend,
     FinishedJob,
     JobSpec,
@@ -45,6 +44,7 @@ from harness.contract import (
     CONTAINER_OUTPUT_DIR,
     CONTAINER_PATHS,
     CONTAINER_WORK_DIR,
+    HARNESS_ENV,
     PlatformPaths,
     PlatformRoot,
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cluster import ClusterSpec
-from harness.contract import PLATFORM_EXAMPLE_PARAMS
+from harness.jobshapes import PLATFORM_EXAMPLE_PARAMS
 from harness.params import JobParams
 from harness.validate import QUICK_PARAMS, QUICK_STEPS, Plan, inspect
 
