@@ -113,6 +113,24 @@ STEP_FLAGS = (
     StepFlag("num_train_epochs", "tests/unit/test_params.py::test_step_flag_spellings", EPOCHS),
 )
 
+# ----------------------------------------------------------------------- batch sizes
+# Flags carrying the examples per step, so a speed in steps/s is also one in examples/s;
+# the first one the parameters set counts.
+BATCH_FLAGS = (
+    Known("batch_size", TRAINER),
+    Known("train-batch-size", FIXTURES + "estimator_like"),
+    Known("train_batch_size", "tests/unit/test_speed.py::test_every_batch_flag_spelling_counts"),
+    Known("batch-size", "tests/unit/test_speed.py::test_every_batch_flag_spelling_counts"),
+)
+# Model-shape flags of im2txt (im2txt/im2txt/model_flags.py) that its evaluate.py and
+# run_inference.py must be given as train.py was, or they build another model.
+SHAPE_FLAGS = (
+    Known("batch_size", TRAINER),
+    Known("image_size", TRAINER),
+    Known("vocab_size", TRAINER),
+    Known("image_format", TRAINER),
+)
+
 # ------------------------------------------------------------------ pretrained weights
 # Flags naming the checkpoint a job restores at step 0, most specific first; after them,
 # any flag whose name matches PRETRAINED_NAME and not NOT_PRETRAINED_NAME.
