@@ -13,6 +13,15 @@ from pathlib import Path
 
 from harness.baseline import load_baseline
 from harness.cluster import ClusterSpec
+from harness.defaults import (
+    LOSS_TOLERANCE,
+    PHASE_TIMEOUT_S,
+    QUICK_STEPS,
+    RESUME_EPOCHS,
+    RESUME_STEPS,
+    SPEED_TOLERANCE,
+    default_profile,
+)
 from harness.inputs import DataSample, PretrainedFile, inspect_data, inspect_pretrained
 from harness.job import LossSettings
 from harness.jobshapes import EPOCHS, PLATFORM_EXAMPLE_PARAMS, STEP_FLAGS, unit_of
@@ -26,10 +35,9 @@ from harness.params import (
 )
 from harness.profiles import Profile, make_profile
 
-# The built-in job: the platform example scaled down to batch 8 at 96x96, where 200 steps
-# learn the tiny set well enough for the captioning checks; repeatable bit for bit on one
-# node, and without that promise in a cluster (asynchronous updates cannot keep it).
-QUICK_STEPS = 200
+# The built-in job: the platform example scaled down to batch 8 at 96x96 (trained for
+# QUICK_STEPS); repeatable bit for bit on one node, and without that promise in a cluster
+# (asynchronous updates cannot keep it).
 QUICK_CLUSTER_PARAMS = (
     *PLATFORM_EXAMPLE_PARAMS,
     "--batch_size=8",
@@ -39,9 +47,6 @@ QUICK_CLUSTER_PARAMS = (
     "--seed=0",
 )
 QUICK_PARAMS = (*QUICK_CLUSTER_PARAMS, "--deterministic")
-# How much a rerun raises the target by default, in the job's own unit.
-RESUME_STEPS = 10
-RESUME_EPOCHS = 2
 
 
 @dataclasses.dataclass
@@ -53,7 +58,7 @@ class Plan:
     # (or assigned later) becomes JobParams.
     train_params: JobParams = JobParams(QUICK_PARAMS)
     mainfile: str = "train.py"
-    profile: str = "im2txt"
+    profile: str | None = None  # None: `default_profile`, im2txt unless `data` is given
     steps: int | None = None  # the training target; None: the profile's cap or the job's own
     step_flag: str | None = None  # which flag carries it (default: the first known one set)
     resume_steps: int | None = None  # None: RESUME_STEPS steps, or RESUME_EPOCHS epochs
@@ -69,9 +74,9 @@ class Plan:
     reproducible: bool = False
     strict: bool = False  # a warning fails the run
     baseline: Path | None = None  # a committed baseline to judge the run against
-    loss_tolerance: float = 0.10
-    speed_tolerance: float = 0.20
-    timeout_s: float = 600.0
+    loss_tolerance: float = LOSS_TOLERANCE
+    speed_tolerance: float = SPEED_TOLERANCE
+    timeout_s: float = PHASE_TIMEOUT_S
     num_gpus: int = 0
     deploy_command: str | None = None  # the `CMD Used for deploying` line, from uaitrain_cmd.txt
     cluster: ClusterSpec | None = None  # run as the platform's distributed mode
@@ -82,6 +87,8 @@ class Plan:
         super().__setattr__(name, value)
 
     def __post_init__(self) -> None:
+        if self.profile is None:
+            self.profile = default_profile(self.data is not None)
         builtin = list(self.train_params) in (list(QUICK_PARAMS), list(QUICK_CLUSTER_PARAMS))
         if builtin and self.cluster is not None:
             self.train_params = JobParams(QUICK_CLUSTER_PARAMS)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.contract import CONTAINER_DATA_DIR, job_path_in_container
+from harness.defaults import REQUIRED_DROP
 from harness.jobshapes import SHAPE_FLAGS
 from harness.params import flag_value
 
@@ -42,7 +43,7 @@ class Profile:
     name = "none"
     # Cap on the step target when the job's own target is larger (None: the job's own).
     default_steps: int | None = None
-    required_drop = 0.25
+    required_drop = REQUIRED_DROP
     model_checks: tuple[str, ...] = ()
 
     def check_params(self, params: list[str], has_data: bool) -> None:

@@ -16,6 +16,7 @@ from harness.contract import (
     container_shell_command,
     job_command,
 )
+from harness.defaults import PHASE_TIMEOUT_S
 from harness.params import JobParams
 
 
@@ -31,7 +32,7 @@ class JobSpec:
     mainfile: str = "train.py"
     train_params: JobParams = JobParams()
     num_gpus: int = 0
-    timeout_s: float = 600.0
+    timeout_s: float = PHASE_TIMEOUT_S
     # Tools such as run_inference.py take no platform flags; the harness passes paths itself.
     append_platform_flags: bool = True
     # Applied to every line of the phase's log before it is written (the run's redactor).

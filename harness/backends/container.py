@@ -48,6 +48,7 @@ from harness.contract import (
     PlatformPaths,
     PlatformRoot,
 )
+from harness.defaults import PHASE_TIMEOUT_S
 
 _PROBE_TIMEOUT_S = 300
 _KILLED_WAIT_S = 60
@@ -85,7 +86,7 @@ class DockerBackend(Backend):
         image: str,
         gpu: bool = False,
         client: docker.DockerClient | None = None,
-        timeout_s: float = 600.0,
+        timeout_s: float = PHASE_TIMEOUT_S,
     ) -> None:
         self.client = client or daemon.client()
         self.gpu = gpu

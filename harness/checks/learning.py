@@ -14,10 +14,10 @@ import statistics
 import time
 from collections.abc import Mapping
 
+from harness.defaults import REQUIRED_DROP
 from harness.record import CheckResult
 
 NAME = "loss_decrease"
-DEFAULT_REQUIRED_DROP = 0.25
 MIN_LOSSES = 4
 # Of the drop from the first fifth to the best fifth, how much the last fifth may lose.
 MAX_GIVEN_BACK = 1 / 3
@@ -43,7 +43,7 @@ def _spread(values: list[float]) -> float:
 def check_loss_decrease(
     losses: Mapping[int, float],
     source: str,
-    required_drop: float = DEFAULT_REQUIRED_DROP,
+    required_drop: float = REQUIRED_DROP,
     seconds: float = 0.0,
 ) -> CheckResult:
     """Finite at every logged step; the median of the last fifth of the logged losses is at

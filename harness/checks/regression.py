@@ -20,12 +20,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checks.levels import fifth_mean
+from harness.defaults import LOSS_TOLERANCE, SPEED_TOLERANCE
 from harness.jobshapes import STEPS
 from harness.record import PASSED, CheckResult
 
 NAME = "regression"
-DEFAULT_LOSS_TOLERANCE = 0.10
-DEFAULT_SPEED_TOLERANCE = 0.20
 
 
 def _last_fifth(losses: Mapping[str, float]) -> float | None:
@@ -82,8 +81,8 @@ def check_regression(
     baseline: dict[str, Any],
     current: dict[str, Any],
     baseline_name: str,
-    loss_tolerance: float = DEFAULT_LOSS_TOLERANCE,
-    speed_tolerance: float = DEFAULT_SPEED_TOLERANCE,
+    loss_tolerance: float = LOSS_TOLERANCE,
+    speed_tolerance: float = SPEED_TOLERANCE,
     seconds: float = 0.0,
 ) -> CheckResult:
     """Judge the current run's summary against the baseline's."""

@@ -10,6 +10,13 @@ from rich.table import Table
 from harness import __version__
 from harness.cli.common import absolute, code_path, newest_runs, record_path
 from harness.console import ConsoleReporter, make_console
+from harness.defaults import (
+    LOSS_TOLERANCE,
+    PHASE_TIMEOUT_S,
+    RESUME_EPOCHS,
+    RESUME_STEPS,
+    SPEED_TOLERANCE,
+)
 from harness.jobshapes import STEPS
 from harness.params import JobParams, flag_value
 from harness.record import FAILED, NOT_RUN, PASSED, WARNING, RunRecord, dumps
@@ -67,7 +74,7 @@ def _plan(args: argparse.Namespace):
 
     settings = dict(
         mainfile=args.mainfile,
-        profile=args.profile or ("none" if args.data else "im2txt"),
+        profile=args.profile,
         steps=args.steps,
         step_flag=args.step_flag,
         resume_steps=args.resume_steps,
@@ -304,7 +311,8 @@ def add_parsers(sub) -> None:
         "--resume-steps",
         type=int,
         default=None,
-        help="how far the rerun raises the target (default: 10 steps, or 2 epochs)",
+        help=f"how far the rerun raises the target (default: {RESUME_STEPS} steps, or "
+        f"{RESUME_EPOCHS} epochs)",
     )
     steps.add_argument(
         "--loss-tag",
@@ -326,7 +334,7 @@ def add_parsers(sub) -> None:
         help="a warning (no resume logic, an empty log_dir, ...) fails the run: for CI gates",
     )
     out = validate.add_argument_group("run")
-    out.add_argument("--timeout", type=float, default=600.0, help="seconds per phase")
+    out.add_argument("--timeout", type=float, default=PHASE_TIMEOUT_S, help="seconds per phase")
     out.add_argument("--out", default="runs", help="parent folder of run folders")
     out.add_argument("--run-dir", default=None, help="exact run folder (overrides --out)")
     out.add_argument("--json", action="store_true", help="machine-readable verdict on stdout")
@@ -351,14 +359,15 @@ def add_parsers(sub) -> None:
     gate.add_argument(
         "--loss-tolerance",
         type=float,
-        default=0.10,
-        help="how far above the baseline's last-fifth loss is still as good (default 0.10)",
+        default=LOSS_TOLERANCE,
+        help="how far above the baseline's last-fifth loss is still as good "
+        f"(default {LOSS_TOLERANCE:.2f})",
     )
     gate.add_argument(
         "--speed-tolerance",
         type=float,
-        default=0.20,
-        help="how far below the baseline's speed is still as fast (default 0.20)",
+        default=SPEED_TOLERANCE,
+        help=f"how far below the baseline's speed is still as fast (default {SPEED_TOLERANCE:.2f})",
     )
     validate.set_defaults(func=cmd_validate)
 
