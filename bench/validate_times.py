@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from harness.backends.local import LocalBackend  # noqa: E402
-from harness.contract import PLATFORM_EXAMPLE_PARAMS  # noqa: E402
+from harness.jobshapes import PLATFORM_EXAMPLE_PARAMS  # noqa: E402
 from harness.scenario import Plan, validate  # noqa: E402
 from tests.foreign_jobs import JOBS, JobInputs, plan_for  # noqa: E402
 

@@ -1,9 +1,8 @@
 """UAI-Train's distributed mode, reproduced on one machine.
 
 The platform starts the same image and command on every node and gives each task a
-`TF_CONFIG` in the form UCloud documents, `{"cluster": {"master": [...], "ps": [...],
-"worker": [...]}, "task": {"type": ..., "index": ...}, "environment": "cloud"}`, with
-`master` as the chief; each node has its own /data/output. When the chief ends the
+`TF_CONFIG` (`harness.contract.tf_config`), with `master` as the chief; each node has
+its own /data/output. When the chief ends the
 platform stops the remaining tasks. `run_cluster` does the same with any backend:
 loopback ports locally, one container per task on an internal network in Docker.
 """
@@ -16,11 +15,9 @@ import re
 from pathlib import Path
 
 from harness.backends.base import Backend, JobSpec, LogSink, RunningJob, RunOutcome, TaskSpec
-from harness.contract import PlatformRoot
+from harness.contract import CHIEF, TASK_TYPES, PlatformRoot, tf_config
 
-CHIEF = "master"
 CHIEF_TASK = f"{CHIEF}-0"  # the chief task's name: its phase outcome is the phase's
-TASK_TYPES = ("ps", "worker")
 # How long a task may take to exit after SIGTERM once the chief has ended.
 STOP_GRACE_S = 30.0
 _SPEC = re.compile(r"^\s*(?P<type>[a-z]+)\s*=\s*(?P<count>\d+)\s*$")
@@ -64,11 +61,7 @@ class ClusterSpec:
         for name in self.task_names():
             cluster.setdefault(name.split("-")[0], []).append(addresses[name])
         kind, index = task.rsplit("-", 1)
-        return {
-            "cluster": cluster,
-            "task": {"type": kind, "index": int(index)},
-            "environment": "cloud",
-        }
+        return tf_config(cluster, kind, int(index))
 
     def describe(self) -> str:
         return f"1 {CHIEF}, {self.ps} ps, {self.worker} worker"

@@ -19,20 +19,39 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.params import JobParams
 
 CONTAINER_WORK_DIR = "/data"
 CONTAINER_DATA_DIR = "/data/data"
 CONTAINER_OUTPUT_DIR = "/data/output"
 CONTAINER_LOG_DIR = "/data/output/log"
 PLATFORM_PYTHON = "/usr/bin/python"
-# The platform example's im2txt job parameters, as its documentation gives them.
-PLATFORM_EXAMPLE_PARAMS = (
-    "--input_file_pattern=/train-?????-of-00256",
-    "--inception_checkpoint_file=/inception_v3.ckpt",
-    "--train_inception=false",
-    "--number_of_steps=1000000",
-    "--log_every_n_steps=10",
+# The flags the platform appends after a job's own parameters (users must not pass them).
+PLATFORM_FLAGS = ("work_dir", "data_dir", "output_dir", "log_dir", "num_gpus")
+# The whole environment a job gets from the harness besides its image's or PATH/HOME:
+# nothing of the host's, which may hold credentials.
+HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "1"}
+
+# Everything outside /data/output is lost when a job ends. Of the container's other
+# paths, these (and everything below them) are caches the interpreter or TensorFlow
+# write on import, never a job's results.
+CACHE_PATHS = (
+    "/root/.cache",  # pip/XDG caches, matplotlib's font list
+    "/root/.keras",  # Keras writes keras.json on first import
+    "/root/.config",  # matplotlib and others write their config on import
 )
+# Folder names that are caches wherever they are: the interpreter's byte-code cache.
+CACHE_NAMES = ("__pycache__",)
+# Scratch space, lost with the container like everything outside /data/output.
+SCRATCH_PATHS = ("/tmp", "/var/tmp")
+
+# Distributed mode: every task gets a TF_CONFIG naming the cluster by task type, the
+# chief being `master`, besides which there are parameter servers and workers.
+CHIEF = "master"
+TASK_TYPES = ("ps", "worker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,29 +181,39 @@ def job_command(
 
 def container_shell_command(
     mainfile: str,
-    train_params: list[str],
+    params: JobParams,
     num_gpus: int = 0,
     append_platform_flags: bool = True,
     paths: PlatformPaths = CONTAINER_PATHS,
     python: str = PLATFORM_PYTHON,
-    raw_params: str | None = None,
 ) -> str:
     """The exact `/bin/bash -c` string the platform runs inside the image (for `paths` and
-    `python` other than the platform's, the same line pointed at them). `raw_params` is
-    the user's parameter text as typed, pasted in as the platform pastes it: its quotes,
-    substitutions and newlines mean to this shell what they mean there."""
+    `python` other than the platform's, the same line pointed at them). Typed parameters
+    (`params.text`) are pasted in as the platform pastes them: their quotes, substitutions
+    and newlines mean to this shell what they mean there; words are quoted one by one."""
     command = job_command(
         mainfile,
-        [] if raw_params is not None else train_params,
+        [] if params.text is not None else list(params),
         paths,
         python,
         num_gpus=num_gpus,
         append_platform_flags=append_platform_flags,
     )
     quoted = [shlex.quote(part) for part in command]
-    if raw_params is not None:
-        quoted.insert(2, raw_params)
+    if params.text is not None:
+        quoted.insert(2, params.text)
     return f"cd {shlex.quote(paths.work_dir)} && " + " ".join(quoted)
+
+
+def tf_config(cluster: dict[str, list[str]], task_type: str, index: int) -> dict:
+    """The TF_CONFIG the platform gives a task, in the form UCloud documents:
+    `{"cluster": {"master": [...], "ps": [...], "worker": [...]}, "task": {"type": ...,
+    "index": ...}, "environment": "cloud"}`."""
+    return {
+        "cluster": cluster,
+        "task": {"type": task_type, "index": index},
+        "environment": "cloud",
+    }
 
 
 def job_path_in_container(job_path: str, base: str) -> str:

@@ -82,6 +82,18 @@ class Diagnosis(Known):
 FIXTURES = "fixtures/jobs/"
 TRAINER = "im2txt"  # this repository's trainer, validated end to end like any job
 
+# -------------------------------------------------------------- the platform's example job
+# UCloud's example job is im2txt; its documentation gives these parameters. This
+# repository's trainer takes them as they are (proof: TRAINER, and
+# tests/unit/test_step_target.py, which scales them down).
+PLATFORM_EXAMPLE_PARAMS = (
+    "--input_file_pattern=/train-?????-of-00256",
+    "--inception_checkpoint_file=/inception_v3.ckpt",
+    "--train_inception=false",
+    "--number_of_steps=1000000",
+    "--log_every_n_steps=10",
+)
+
 # ------------------------------------------------------------------------ step targets
 # In the order they are looked for when a job's parameters set more than one.
 STEP_FLAGS = (
@@ -99,6 +111,24 @@ STEP_FLAGS = (
     StepFlag("train_epochs", "tests/unit/test_params.py::test_step_flag_spellings", EPOCHS),
     StepFlag("train-epochs", "tests/unit/test_params.py::test_step_flag_spellings", EPOCHS),
     StepFlag("num_train_epochs", "tests/unit/test_params.py::test_step_flag_spellings", EPOCHS),
+)
+
+# ----------------------------------------------------------------------- batch sizes
+# Flags carrying the examples per step, so a speed in steps/s is also one in examples/s;
+# the first one the parameters set counts.
+BATCH_FLAGS = (
+    Known("batch_size", TRAINER),
+    Known("train-batch-size", FIXTURES + "estimator_like"),
+    Known("train_batch_size", "tests/unit/test_speed.py::test_every_batch_flag_spelling_counts"),
+    Known("batch-size", "tests/unit/test_speed.py::test_every_batch_flag_spelling_counts"),
+)
+# Model-shape flags of im2txt (im2txt/im2txt/model_flags.py) that its evaluate.py and
+# run_inference.py must be given as train.py was, or they build another model.
+SHAPE_FLAGS = (
+    Known("batch_size", TRAINER),
+    Known("image_size", TRAINER),
+    Known("vocab_size", TRAINER),
+    Known("image_format", TRAINER),
 )
 
 # ------------------------------------------------------------------ pretrained weights

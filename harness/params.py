@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
+from harness.contract import PLATFORM_FLAGS
 from harness.jobshapes import (
     EXCLUDE_SCOPES_FLAGS,
     FINE_TUNE_FLAGS,
@@ -26,7 +27,6 @@ from harness.jobshapes import (
     unit_of,
 )
 
-PLATFORM_FLAGS = ("work_dir", "data_dir", "output_dir", "log_dir", "num_gpus")
 _TRUE = ("true", "t", "1")
 _FALSE = ("false", "f", "0")
 
@@ -75,7 +75,7 @@ def flag_bool(params: Sequence[str], name: str) -> bool | None:
     return value
 
 
-def with_flag(params: Sequence[str], name: str, value: object) -> list[str]:
+def _with_flag_words(params: Sequence[str], name: str, value: object) -> list[str]:
     """Parameters with `--name` set to `value` in place of its earlier settings."""
     kept, skip = [], False
     for index, item in enumerate(params):
@@ -241,7 +241,7 @@ def shell_specials(text: str) -> list[str]:
     return [word for word in words if _SHELL_SPECIAL.search(word)]
 
 
-def with_flag_text(text: str, name: str, value: object) -> str:
+def _with_flag_text(text: str, name: str, value: object) -> str:
     """A raw parameter text with `--name` set to `value` where it stands (earlier settings
     removed), or appended when it is not set - the rest left exactly as written."""
     setting = re.compile(rf"(?<![^ \t\n])--{re.escape(name)}(=[^ \t\n]*|[ \t]+(?!-)[^ \t\n]+)?")
@@ -253,3 +253,60 @@ def with_flag_text(text: str, name: str, value: object) -> str:
     for match in reversed(found[:-1]):
         kept = kept[: match.start()] + kept[match.end() :]
     return kept
+
+
+@dataclasses.dataclass(frozen=True)
+class JobParams(Sequence[str]):
+    """A job's parameters in the one form the harness passes around: the words the job's
+    flag library reads (it is a sequence of them), and the text the user typed, which the
+    shell line pastes in as the platform does (None when they were given as words: then
+    each word is quoted into the line)."""
+
+    words: tuple[str, ...] = ()
+    text: str | None = None
+
+    @classmethod
+    def typed(cls, text: str) -> JobParams:
+        """The parameters as typed (`--train-params="..."`), split as the platform splits them."""
+        return cls(tuple(split_params(text)), text)
+
+    @classmethod
+    def of(cls, given: JobParams | str | Iterable[str]) -> JobParams:
+        """`given` as JobParams: a text is typed text, any other iterable its words."""
+        if isinstance(given, JobParams):
+            return given
+        if isinstance(given, str):
+            return cls.typed(given)
+        return cls(tuple(given))
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self.words[index]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.words)
+
+    def value(self, name: str) -> str | None:
+        """The last value given to `--name` (see `flag_value`)."""
+        return flag_value(self.words, name)
+
+    def boolean(self, name: str) -> bool | None:
+        """`--name` read as an absl boolean (see `flag_bool`)."""
+        return flag_bool(self.words, name)
+
+    def with_flag(self, name: str, value: object) -> JobParams:
+        """The parameters with `--name` set to `value`: in the words, earlier settings
+        replaced by one at the end; in the typed text, set where it stands and the rest
+        left exactly as written, so the shell line still reads as the user typed it."""
+        text = None if self.text is None else _with_flag_text(self.text, name, value)
+        return JobParams(tuple(_with_flag_words(self.words, name, value)), text)
+
+    def shell_specials(self) -> list[str]:
+        """The typed words the platform's shell line interprets (none when given as words)."""
+        return [] if self.text is None else shell_specials(self.text)
+
+    def platform_flags(self) -> list[str]:
+        """The words that set a flag the platform appends itself."""
+        return platform_flags_in(self.words)

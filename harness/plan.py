@@ -13,17 +13,31 @@ from pathlib import Path
 
 from harness.baseline import load_baseline
 from harness.cluster import ClusterSpec
-from harness.contract import PLATFORM_EXAMPLE_PARAMS
+from harness.defaults import (
+    LOSS_TOLERANCE,
+    PHASE_TIMEOUT_S,
+    QUICK_STEPS,
+    RESUME_EPOCHS,
+    RESUME_STEPS,
+    SPEED_TOLERANCE,
+    default_profile,
+)
 from harness.inputs import DataSample, PretrainedFile, inspect_data, inspect_pretrained
 from harness.job import LossSettings
-from harness.jobshapes import EPOCHS, STEP_FLAGS, unit_of
-from harness.params import FreezingRules, StepTarget, freezing_rules, pretrained_flag, step_flag
+from harness.jobshapes import EPOCHS, PLATFORM_EXAMPLE_PARAMS, STEP_FLAGS, unit_of
+from harness.params import (
+    FreezingRules,
+    JobParams,
+    StepTarget,
+    freezing_rules,
+    pretrained_flag,
+    step_flag,
+)
 from harness.profiles import Profile, make_profile
 
-# The built-in job: the platform example scaled down to batch 8 at 96x96, where 200 steps
-# learn the tiny set well enough for the captioning checks; repeatable bit for bit on one
-# node, and without that promise in a cluster (asynchronous updates cannot keep it).
-QUICK_STEPS = 200
+# The built-in job: the platform example scaled down to batch 8 at 96x96 (trained for
+# QUICK_STEPS); repeatable bit for bit on one node, and without that promise in a cluster
+# (asynchronous updates cannot keep it).
 QUICK_CLUSTER_PARAMS = (
     *PLATFORM_EXAMPLE_PARAMS,
     "--batch_size=8",
@@ -33,21 +47,18 @@ QUICK_CLUSTER_PARAMS = (
     "--seed=0",
 )
 QUICK_PARAMS = (*QUICK_CLUSTER_PARAMS, "--deterministic")
-# How much a rerun raises the target by default, in the job's own unit.
-RESUME_STEPS = 10
-RESUME_EPOCHS = 2
 
 
 @dataclasses.dataclass
 class Plan:
     """What to validate and how: the job's parameters and the harness's own settings."""
 
-    train_params: list[str] = dataclasses.field(default_factory=lambda: list(QUICK_PARAMS))
-    # The parameters as the user typed them (`--train-params="..."`): pasted into the shell
-    # line as the platform pastes them. None: `train_params` quoted word by word.
-    raw_params: str | None = None
+    # The job's parameters: words, or the text the user typed (`--train-params="..."`),
+    # pasted into the shell line as the platform pastes it. A list or a text given here
+    # (or assigned later) becomes JobParams.
+    train_params: JobParams = JobParams(QUICK_PARAMS)
     mainfile: str = "train.py"
-    profile: str = "im2txt"
+    profile: str | None = None  # None: `default_profile`, im2txt unless `data` is given
     steps: int | None = None  # the training target; None: the profile's cap or the job's own
     step_flag: str | None = None  # which flag carries it (default: the first known one set)
     resume_steps: int | None = None  # None: RESUME_STEPS steps, or RESUME_EPOCHS epochs
@@ -63,23 +74,58 @@ class Plan:
     reproducible: bool = False
     strict: bool = False  # a warning fails the run
     baseline: Path | None = None  # a committed baseline to judge the run against
-    loss_tolerance: float = 0.10
-    speed_tolerance: float = 0.20
-    timeout_s: float = 600.0
+    loss_tolerance: float = LOSS_TOLERANCE
+    speed_tolerance: float = SPEED_TOLERANCE
+    timeout_s: float = PHASE_TIMEOUT_S
     num_gpus: int = 0
     deploy_command: str | None = None  # the `CMD Used for deploying` line, from uaitrain_cmd.txt
     cluster: ClusterSpec | None = None  # run as the platform's distributed mode
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "train_params":
+            value = JobParams.of(value)
+        super().__setattr__(name, value)
+
     def __post_init__(self) -> None:
+        if self.profile is None:
+            self.profile = default_profile(self.data is not None)
         builtin = list(self.train_params) in (list(QUICK_PARAMS), list(QUICK_CLUSTER_PARAMS))
         if builtin and self.cluster is not None:
-            self.train_params = list(QUICK_CLUSTER_PARAMS)
+            self.train_params = JobParams(QUICK_CLUSTER_PARAMS)
         if self.steps is None and builtin:
             self.steps = QUICK_STEPS
         for name in ("data", "pretrained", "baseline"):
             value = getattr(self, name)
             if value is not None and not Path(value).is_absolute():
                 raise ValueError(f"{name} path {value} must be absolute (resolve it at the edge)")
+
+    def to_record(self) -> dict:
+        """The plan's part of the run record: `train_params` (the words) and `plan` (every
+        other setting, the typed text as `raw_params`); `from_record` reads it back."""
+        settings = dataclasses.asdict(self)
+        params = settings.pop("train_params")
+        return {
+            "train_params": list(params["words"]),
+            "plan": {"raw_params": params["text"], **settings},
+        }
+
+    @classmethod
+    def from_record(cls, job: dict) -> Plan:
+        """The plan a record's `job` section was written from (settings it does not hold,
+        from an older harness, take their defaults)."""
+        recorded = dict(job.get("plan") or {})
+        words = tuple(str(p) for p in job.get("train_params", []))
+        params = JobParams(words, recorded.pop("raw_params", None))
+        fields = {f.name for f in dataclasses.fields(cls)}
+        settings = {k: v for k, v in recorded.items() if k in fields}
+        loss = settings.get("loss") or {}
+        settings["loss"] = LossSettings(tuple(loss.get("tags") or ()), loss.get("regex"))
+        if settings.get("cluster"):
+            settings["cluster"] = ClusterSpec(**settings["cluster"])
+        for name in ("data", "pretrained", "baseline"):
+            if settings.get(name):
+                settings[name] = Path(settings[name])
+        return cls(train_params=params, **settings)
 
 
 @dataclasses.dataclass(frozen=True)

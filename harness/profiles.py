@@ -19,10 +19,10 @@ from pathlib import Path
 
 from harness.checks import inference, uses_image
 from harness.contract import CONTAINER_DATA_DIR, job_path_in_container
+from harness.defaults import REQUIRED_DROP
+from harness.jobshapes import SHAPE_FLAGS
 from harness.params import flag_value
 
-# Model-shape flags that evaluate.py and run_inference.py must share with train.py.
-SHAPE_FLAGS = ("batch_size", "image_size", "vocab_size", "image_format")
 EVAL_FOLDER = "harness-eval"
 PROBE_FOLDER = "harness-probe"
 VOCAB_FILE = "word_counts.txt"
@@ -54,7 +54,7 @@ class Profile:
     name = "none"
     # Cap on the step target when the job's own target is larger (None: the job's own).
     default_steps: int | None = None
-    required_drop = 0.25
+    required_drop = REQUIRED_DROP
     model_checks: tuple[str, ...] = ()
 
     def check_params(self, params: list[str], has_data: bool) -> None:
@@ -249,7 +249,8 @@ class Im2txtProfile(Profile):
 
 
 def _shape_params(params: list[str]) -> list[str]:
-    return [f"--{n}={v}" for n in SHAPE_FLAGS if (v := flag_value(params, n)) is not None]
+    shape = ((known.name, flag_value(params, known.name)) for known in SHAPE_FLAGS)
+    return [f"--{name}={value}" for name, value in shape if value is not None]
 
 
 PROFILES: dict[str, type[Profile]] = {"none": Profile, "im2txt": Im2txtProfile}

@@ -16,9 +16,7 @@ import dataclasses
 from pathlib import Path
 
 from harness import snapshot
-from harness.cluster import ClusterSpec
 from harness.compare import Comparison, compare
-from harness.job import LossSettings
 from harness.plan import Plan
 from harness.record import RunRecord
 from harness.redaction import REDACTED
@@ -42,26 +40,15 @@ class Rerun:
 
 def plan_from_record(record: RunRecord) -> Plan:
     """The recorded plan, as validate got it; ValueError when it cannot be rebuilt."""
-    job = record.job
-    params = [str(p) for p in job.get("train_params", [])]
-    hidden = [p.split("=", 1)[0] for p in params if REDACTED in p]
-    recorded = dict(job.get("plan") or {})
-    if hidden or REDACTED in str(recorded.get("raw_params") or ""):
+    plan = Plan.from_record(record.job)
+    hidden = [p.split("=", 1)[0] for p in plan.train_params if REDACTED in p]
+    if hidden or REDACTED in (plan.train_params.text or ""):
         named = ", ".join(hidden) or "some, in the typed text"
         raise ValueError(
             f"the record holds parameters only redacted ({named}): run `uai-harness validate` "
             "with them again instead"
         )
-    fields = {f.name for f in dataclasses.fields(Plan)}
-    settings = {k: v for k, v in recorded.items() if k in fields}
-    loss = settings.get("loss") or {}
-    settings["loss"] = LossSettings(tuple(loss.get("tags") or ()), loss.get("regex"))
-    if settings.get("cluster"):
-        settings["cluster"] = ClusterSpec(**settings["cluster"])
-    for name in ("data", "pretrained", "baseline"):
-        if settings.get(name):
-            settings[name] = Path(settings[name])
-    return Plan(train_params=params, **settings)
+    return plan
 
 
 def check_code(record: RunRecord, allow_changed: bool) -> tuple[str, str]:

@@ -23,10 +23,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from harness.job import LossSeries, StdoutParser
-from harness.jobshapes import EPOCH_INDEX, EPOCHS, STEPS
+from harness.jobshapes import BATCH_FLAGS, EPOCH_INDEX, EPOCHS, STEPS
 from harness.params import flag_value
 
-BATCH_FLAGS = ("batch_size", "train-batch-size", "train_batch_size", "batch-size")
 _MATRIX = 48
 _REPEATS = 3000
 
@@ -106,6 +105,7 @@ def measure(
     rate = max(rates)
     if losses.steps == EPOCH_INDEX:
         return Speed(rate, None, clock, EPOCHS)
-    batch = next((flag_value(params, f) for f in BATCH_FLAGS if flag_value(params, f)), None)
+    given = (flag_value(params, known.name) for known in BATCH_FLAGS)
+    batch = next((value for value in given if value), None)
     examples = rate * int(batch) if batch and batch.isdigit() else None
     return Speed(rate, examples, clock)

@@ -31,7 +31,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from harness.contract import PlatformRoot, job_command
-from harness.params import split_params, with_flag
+from harness.params import JobParams, split_params
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED, WARNING
 
 JOBS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "jobs"
@@ -86,7 +86,9 @@ class ForeignJob:
     def params(self, steps: int | None = None) -> list[str]:
         """The default train params, with the step target replaced when `steps` is given."""
         params = split_params(self.train_params)
-        return params if steps is None else with_flag(params, self.step_flag, steps)
+        return (
+            params if steps is None else list(JobParams.of(params).with_flag(self.step_flag, steps))
+        )
 
 
 def _verdicts(**changed: str) -> dict[str, str]:

@@ -16,10 +16,8 @@ from harness.contract import (
     container_shell_command,
     job_command,
 )
-
-# The whole environment a job gets from the harness besides its image's or PATH/HOME:
-# nothing of the host's, which may hold credentials.
-HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "1"}
+from harness.defaults import PHASE_TIMEOUT_S
+from harness.params import JobParams
 
 
 class BackendError(RuntimeError):
@@ -28,18 +26,20 @@ class BackendError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
-    """One invocation of a job entry point: the file and its own parameters."""
+    """One invocation of a job entry point: the file and its own parameters (words or
+    typed text, run through the shell line as the platform runs them)."""
 
     mainfile: str = "train.py"
-    train_params: tuple[str, ...] = ()
+    train_params: JobParams = JobParams()
     num_gpus: int = 0
-    timeout_s: float = 600.0
+    timeout_s: float = PHASE_TIMEOUT_S
     # Tools such as run_inference.py take no platform flags; the harness passes paths itself.
     append_platform_flags: bool = True
-    # The user's parameter text as typed, run through the shell line as the platform does.
-    raw_params: str | None = None
     # Applied to every line of the phase's log before it is written (the run's redactor).
     redact: Callable[[str], str] = dataclasses.field(default=str, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "train_params", JobParams.of(self.train_params))
 
     def argv(self, paths: PlatformPaths, python: str) -> list[str]:
         """`python <work_dir>/<mainfile> <params> <platform flags>` for these folders."""
@@ -57,12 +57,11 @@ class JobSpec:
         for other folders and another interpreter)."""
         return container_shell_command(
             self.mainfile,
-            list(self.train_params),
+            self.train_params,
             self.num_gpus,
             append_platform_flags=self.append_platform_flags,
             paths=paths,
             python=python,
-            raw_params=self.raw_params,
         )
 
 

@@ -29,7 +29,6 @@ import requests
 
 from harness.backends import daemon
 from harness.backends.base import (
-    HARNESS_ENV,
     Backend,
     FinishedJob,
     JobSpec,
@@ -45,9 +44,11 @@ from harness.contract import (
     CONTAINER_OUTPUT_DIR,
     CONTAINER_PATHS,
     CONTAINER_WORK_DIR,
+    HARNESS_ENV,
     PlatformPaths,
     PlatformRoot,
 )
+from harness.defaults import PHASE_TIMEOUT_S
 
 _PROBE_TIMEOUT_S = 300
 _KILLED_WAIT_S = 60
@@ -85,7 +86,7 @@ class DockerBackend(Backend):
         image: str,
         gpu: bool = False,
         client: docker.DockerClient | None = None,
-        timeout_s: float = 600.0,
+        timeout_s: float = PHASE_TIMEOUT_S,
     ) -> None:
         self.client = client or daemon.client()
         self.gpu = gpu

@@ -25,7 +25,6 @@ from pathlib import Path
 from harness import snapshot
 from harness.backends import sandbox
 from harness.backends.base import (
-    HARNESS_ENV,
     Backend,
     FinishedJob,
     JobSpec,
@@ -35,7 +34,7 @@ from harness.backends.base import (
     RunOutcome,
     TaskSpec,
 )
-from harness.contract import CONTAINER_PATHS, PlatformPaths, PlatformRoot
+from harness.contract import CONTAINER_PATHS, HARNESS_ENV, PlatformPaths, PlatformRoot
 from harness.environment import git_info, local_environment
 
 # What a local job inherits from the harness's environment (nothing that may hold secrets).

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from harness.checks.phases import TRAIN
+from harness.defaults import REQUIRED_DROP
 from harness.record import CheckResult
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 NAME = "loss_decrease"
 PHASES = (TRAIN,)
-DEFAULT_REQUIRED_DROP = 0.25
 MIN_LOSSES = 4
 # Of the drop from the first fifth to the best fifth, how much the last fifth may lose.
 MAX_GIVEN_BACK = 1 / 3
@@ -48,7 +48,7 @@ def _spread(values: list[float]) -> float:
 def check_loss_decrease(
     losses: Mapping[int, float],
     source: str,
-    required_drop: float = DEFAULT_REQUIRED_DROP,
+    required_drop: float = REQUIRED_DROP,
 ) -> CheckResult:
     """Finite at every logged step; the median of the last fifth of the logged losses is at
     least `required_drop` (a fraction) below the median of the first fifth, and not clearly

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 from harness import snapshot
 from harness.checks.phases import TRAIN
-from harness.contract import CONTAINER_OUTPUT_DIR, PlatformRoot
+from harness.contract import (
+    CACHE_NAMES,
+    CACHE_PATHS,
+    CONTAINER_OUTPUT_DIR,
+    SCRATCH_PATHS,
+    PlatformRoot,
+)
 from harness.job import JobOutput
 from harness.record import FAILED, CheckResult
 
@@ -26,21 +32,12 @@ if TYPE_CHECKING:
 
 NAME = "path_contract"
 PHASES = (TRAIN,)
-# Container paths (and everything below them) that are caches, not results.
-IGNORED_CONTAINER_PATHS = (
-    "/root/.cache",  # pip/XDG caches, matplotlib's font list
-    "/root/.keras",  # Keras writes keras.json on first import
-    "/root/.config",  # matplotlib and others write their config on import
-)
-# Scratch space: what a job leaves there is ignored - unless it is a result (a model,
-# a checkpoint, summaries), which is lost when the job ends and is never uploaded.
-SCRATCH_PATHS = ("/tmp", "/var/tmp")
+# What a job leaves in scratch space is ignored - unless it is a result (a model, a
+# checkpoint, summaries), which is lost when the job ends and is never uploaded.
 RESULT_NAME = re.compile(
     r"(\.index|\.data-\d+-of-\d+|^checkpoint|\.ckpt.*|\.meta|\.h5|\.hdf5|\.keras|"
     r"^saved_model\.pb(txt)?|^events\.out\.tfevents\..*|^metrics\.jsonl)$"
 )
-# Folder names ignored wherever they are: the interpreter's byte-code cache.
-IGNORED_NAMES = ("__pycache__",)
 
 
 def is_under(path: str, folder: str) -> bool:
@@ -51,9 +48,9 @@ def is_under(path: str, folder: str) -> bool:
 
 def _ignored(path: str) -> bool:
     pure = PurePosixPath(path)
-    if any(part in IGNORED_NAMES for part in pure.parts):
+    if any(part in CACHE_NAMES for part in pure.parts):
         return True
-    if any(is_under(path, folder) for folder in IGNORED_CONTAINER_PATHS):
+    if any(is_under(path, folder) for folder in CACHE_PATHS):
         return True
     scratch = any(is_under(path, folder) for folder in SCRATCH_PATHS)
     return scratch and not RESULT_NAME.search(pure.name)
@@ -136,12 +133,12 @@ def check_path_contract(
         "models": list(models),
         "ignored": sorted(set(ignored)),
         "ignore_list": [
-            *IGNORED_CONTAINER_PATHS,
+            *CACHE_PATHS,
             *(
                 f"{folder} (but results: models, checkpoints, summaries)"
                 for folder in SCRATCH_PATHS
             ),
-            *(f"*/{n}/" for n in IGNORED_NAMES),
+            *(f"*/{n}/" for n in CACHE_NAMES),
         ],
     }
     message = (

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.checks.levels import fifth_mean
 from harness.checks.phases import TRAIN
+from harness.defaults import LOSS_TOLERANCE, SPEED_TOLERANCE
 from harness.jobshapes import STEPS
 from harness.record import PASSED, CheckResult
 
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 NAME = "regression"
 PHASES = (TRAIN,)  # judged from the stored record, once every phase has run
-DEFAULT_LOSS_TOLERANCE = 0.10
-DEFAULT_SPEED_TOLERANCE = 0.20
 
 
 def _last_fifth(losses: Mapping[str, float]) -> float | None:
@@ -86,8 +85,8 @@ def check_regression(
     baseline: dict[str, Any],
     current: dict[str, Any],
     baseline_name: str,
-    loss_tolerance: float = DEFAULT_LOSS_TOLERANCE,
-    speed_tolerance: float = DEFAULT_SPEED_TOLERANCE,
+    loss_tolerance: float = LOSS_TOLERANCE,
+    speed_tolerance: float = SPEED_TOLERANCE,
 ) -> CheckResult:
     """Judge the current run's summary against the baseline's."""
     problems: list[str] = []

@@ -6,7 +6,7 @@ import argparse
 
 from harness.cli.common import absolute, code_path
 from harness.console import make_console
-from harness.contract import PLATFORM_EXAMPLE_PARAMS
+from harness.jobshapes import PLATFORM_EXAMPLE_PARAMS
 
 
 def cmd_pack(args: argparse.Namespace) -> int:

@@ -10,8 +10,15 @@ from rich.table import Table
 from harness import __version__
 from harness.cli.common import absolute, code_path, newest_runs, record_path
 from harness.console import ConsoleReporter, make_console
+from harness.defaults import (
+    LOSS_TOLERANCE,
+    PHASE_TIMEOUT_S,
+    RESUME_EPOCHS,
+    RESUME_STEPS,
+    SPEED_TOLERANCE,
+)
 from harness.jobshapes import STEPS
-from harness.params import flag_value, platform_flags_in, split_params
+from harness.params import JobParams, flag_value
 from harness.record import FAILED, NOT_RUN, PASSED, WARNING, RunRecord, dumps
 from harness.redaction import Redactor
 
@@ -67,7 +74,7 @@ def _plan(args: argparse.Namespace):
 
     settings = dict(
         mainfile=args.mainfile,
-        profile=args.profile or ("none" if args.data else "im2txt"),
+        profile=args.profile,
         steps=args.steps,
         step_flag=args.step_flag,
         resume_steps=args.resume_steps,
@@ -91,13 +98,13 @@ def _plan(args: argparse.Namespace):
     )
     if args.train_params is None:
         return Plan(**settings)
-    params = split_params(args.train_params)
-    if given := platform_flags_in(params):
+    params = JobParams.typed(args.train_params)
+    if given := params.platform_flags():
         raise ValueError(
             f"--train-params must not set {', '.join(given)}: the platform appends "
             "--work_dir/--data_dir/--output_dir/--log_dir/--num_gpus itself"
         )
-    return Plan(train_params=params, raw_params=args.train_params, **settings)
+    return Plan(train_params=params, **settings)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -307,7 +314,8 @@ def add_parsers(sub) -> None:
         "--resume-steps",
         type=int,
         default=None,
-        help="how far the rerun raises the target (default: 10 steps, or 2 epochs)",
+        help=f"how far the rerun raises the target (default: {RESUME_STEPS} steps, or "
+        f"{RESUME_EPOCHS} epochs)",
     )
     steps.add_argument(
         "--loss-tag",
@@ -329,7 +337,7 @@ def add_parsers(sub) -> None:
         help="a warning (no resume logic, an empty log_dir, ...) fails the run: for CI gates",
     )
     out = validate.add_argument_group("run")
-    out.add_argument("--timeout", type=float, default=600.0, help="seconds per phase")
+    out.add_argument("--timeout", type=float, default=PHASE_TIMEOUT_S, help="seconds per phase")
     out.add_argument("--out", default="runs", help="parent folder of run folders")
     out.add_argument("--run-dir", default=None, help="exact run folder (overrides --out)")
     out.add_argument("--json", action="store_true", help="machine-readable verdict on stdout")
@@ -354,14 +362,15 @@ def add_parsers(sub) -> None:
     gate.add_argument(
         "--loss-tolerance",
         type=float,
-        default=0.10,
-        help="how far above the baseline's last-fifth loss is still as good (default 0.10)",
+        default=LOSS_TOLERANCE,
+        help="how far above the baseline's last-fifth loss is still as good "
+        f"(default {LOSS_TOLERANCE:.2f})",
     )
     gate.add_argument(
         "--speed-tolerance",
         type=float,
-        default=0.20,
-        help="how far below the baseline's speed is still as fast (default 0.20)",
+        default=SPEED_TOLERANCE,
+        help=f"how far below the baseline's speed is still as fast (default {SPEED_TOLERANCE:.2f})",
     )
     validate.set_defaults(func=cmd_validate)
 

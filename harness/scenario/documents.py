@@ -11,7 +11,6 @@ from pathlib import Path
 from harness import __version__, snapshot
 from harness.checks.registry import GATE
 from harness.environment import host_info
-from harness.params import shell_specials
 from harness.plan import Plan
 from harness.record import CheckResult, RunRecord
 from harness.report import write_report
@@ -22,7 +21,7 @@ from harness.speed import machine_gflops
 
 def shell_warning(plan: Plan) -> str | None:
     """The parameters the platform's shell line will interpret, said before the run."""
-    words = shell_specials(plan.raw_params) if plan.raw_params is not None else []
+    words = plan.train_params.shell_specials()
     if not words:
         return None
     return (
@@ -79,11 +78,11 @@ def store(
 def _job_summary(evidence: Evidence) -> dict:
     ctx = evidence.ctx
     plan, preflight = ctx.plan, ctx.preflight
-    step = preflight.step
+    step, recorded = preflight.step, plan.to_record()
     return {
         "shell_warning": shell_warning(plan),
         "mainfile": plan.mainfile,
-        "train_params": plan.train_params,
+        "train_params": recorded["train_params"],
         "profile": preflight.profile.name,
         "backend": ctx.backend.name,
         "isolation": ctx.backend.isolation,
@@ -92,5 +91,5 @@ def _job_summary(evidence: Evidence) -> dict:
         "step_unit": step.unit if step else None,
         "pretrained_flag": preflight.pretrained_flag[0] if preflight.pretrained_flag else None,
         "freezing": dataclasses.asdict(preflight.freezing),
-        "plan": {k: v for k, v in dataclasses.asdict(plan).items() if k != "train_params"},
+        "plan": recorded["plan"],
     }

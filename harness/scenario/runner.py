@@ -18,6 +18,7 @@ from harness.cluster import CHIEF_TASK, TaskOutcome, run_cluster
 from harness.contract import PlatformRoot
 from harness.diagnoses import diagnose
 from harness.job import NO_LOSSES, JobOutput, LossSeries, PhaseMark
+from harness.params import JobParams
 from harness.record import PhaseRecord
 from harness.scenario.context import RunContext
 from harness.speed import Speed, line_times, measure
@@ -39,8 +40,7 @@ class Launch:
 
     name: str
     mainfile: str
-    params: list[str]
-    raw: str | None = None  # the parameters as the user typed them, when they did
+    params: JobParams
     target: int | None = None
     platform_flags: bool = True
     cluster: bool = False
@@ -104,11 +104,10 @@ class PhaseRunner:
 
         job = JobSpec(
             mainfile=launch.mainfile,
-            train_params=tuple(launch.params),
+            train_params=launch.params,
             num_gpus=ctx.plan.num_gpus,
             timeout_s=ctx.plan.timeout_s,
             append_platform_flags=launch.platform_flags,
-            raw_params=launch.raw,
             redact=ctx.redactor.text,
         )
         if launch.cluster:

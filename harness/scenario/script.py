@@ -27,7 +27,7 @@ from harness.checks.phases import (
 from harness.checks.registry import GATE, CheckSpec, Situation
 from harness.contract import CONTAINER_WORK_DIR, PLATFORM_PYTHON
 from harness.job import JobOutput
-from harness.params import with_flag, with_flag_text
+from harness.params import JobParams
 from harness.record import PASSED, CheckResult
 from harness.scenario.evidence import Evidence
 from harness.scenario.placement import twin_root
@@ -161,11 +161,19 @@ class Script:
                     plan.train_params, paths.output_dir, ev.model_inputs
                 )
             }[phase]
-            return Launch(phase, model.mainfile, model.params, platform_flags=model.platform_flags)
+            return Launch(
+                phase,
+                model.mainfile,
+                JobParams.of(model.params),
+                platform_flags=model.platform_flags,
+            )
         if phase == INFERENCE:
             model = profile.inference_phase(plan.train_params, paths.output_dir, paths.data_dir)
             return Launch(
-                model.name, model.mainfile, model.params, platform_flags=model.platform_flags
+                model.name,
+                model.mainfile,
+                JobParams.of(model.params),
+                platform_flags=model.platform_flags,
             )
         first = self.step.value
         second = ctx.preflight.resume_target(plan, log_interval(ev.phase(TRAIN).losses.values))
@@ -179,11 +187,10 @@ class Script:
     def _training(self, name: str, target: int | None, **where) -> Launch:
         """The job's main file with its step flag set to `target`, in both forms."""
         plan = self.ctx.plan
-        params, raw = list(plan.train_params), plan.raw_params
+        params = plan.train_params
         if target is not None and self.step is not None:
-            params = with_flag(params, self.step.flag, target)
-            raw = with_flag_text(raw, self.step.flag, target) if raw is not None else None
-        return Launch(name, plan.mainfile, params, raw, target, **where)
+            params = params.with_flag(self.step.flag, target)
+        return Launch(name, plan.mainfile, params, target, **where)
 
 
 def situation(evidence: Evidence, baseline: bool) -> Situation:

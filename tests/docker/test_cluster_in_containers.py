@@ -10,7 +10,6 @@ import pytest
 
 from harness.backends import daemon
 from harness.backends.container import DockerBackend
-from harness.params import with_flag
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.scenario import validate
 from tests.e2e.test_validate_cluster import EXPECTED, cluster_plan
@@ -40,7 +39,7 @@ def test_a_failing_cluster_leaves_no_container_or_network(
 ):
     plan = cluster_plan(im2txt_sample)
     # Only the chief reads the input files: it fails, the servers wait to be stopped.
-    params = with_flag(plan.train_params, "input_file_pattern", "/nothing-?????-of-00002")
+    params = plan.train_params.with_flag("input_file_pattern", "/nothing-?????-of-00002")
     result = validate(
         DockerBackend(cpu_image), dataclasses.replace(plan, train_params=params), tmp_path
     )

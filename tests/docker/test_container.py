@@ -9,6 +9,7 @@ import pytest
 
 from harness.backends.container import DockerBackend
 from harness.contract import PlatformRoot, container_shell_command
+from harness.params import JobParams
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.scenario import Plan, validate
 from harness.synthetic import generate_dataset, write_inception_checkpoint
@@ -56,7 +57,7 @@ def test_exact_platform_cpu_command_runs_the_image(cpu_image, tmp_path) -> None:
         cpu_image,
         "/bin/bash",
         "-c",
-        container_shell_command("train.py", params),
+        container_shell_command("train.py", JobParams(tuple(params))),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -17,10 +17,10 @@ import uuid
 import docker
 import pytest
 
-from harness.backends.base import HARNESS_ENV, JobSpec
+from harness.backends.base import JobSpec
 from harness.backends.container import DockerBackend, DockerError
 from harness.cli import main
-from harness.contract import PlatformRoot
+from harness.contract import HARNESS_ENV, PlatformRoot
 from harness.images.build import build_image
 from harness.record import NOT_RUN
 from harness.scenario import Plan, validate

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from harness.backends.local import LocalBackend
-from harness.params import with_flag
 from harness.scenario import validate
 from tests.foreign_jobs import (
     JOBS,
@@ -117,7 +116,7 @@ def test_a_silent_keras_fit_is_judged_by_its_summaries(
     job = JOBS["keras_fit"]
     code = make_mutant(job, mutant, tmp_path / "code") if mutant else job.folder
     plan = plan_for(job, job_inputs)
-    plan = dataclasses.replace(plan, train_params=with_flag(plan.train_params, "verbose", 0))
+    plan = dataclasses.replace(plan, train_params=plan.train_params.with_flag("verbose", 0))
     result = validate(LocalBackend(code), plan, tmp_path / "run")
     expected = expected_verdicts(job, mutant)
     assert verdict_table(result.record) == expected, verdict_messages(result.record)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.local import LocalBackend
-from harness.params import with_flag
+from harness.params import JobParams
 from harness.record import NOT_APPLICABLE, PASSED
 from harness.scenario import QUICK_PARAMS, Plan, validate
 from harness.synthetic import (
@@ -82,7 +82,7 @@ def test_the_converters_output_validates_as_user_data(repo_root, tmp_path, im2tx
     out = tmp_path / "records"
     _convert(repo_root, coco, out, train_shards=1)
     _, pretrained = im2txt_sample
-    params = with_flag(list(QUICK_PARAMS), "input_file_pattern", "/train-?????-of-00001")
+    params = JobParams.of(QUICK_PARAMS).with_flag("input_file_pattern", "/train-?????-of-00001")
     plan = Plan(train_params=params, profile="none", data=out, pretrained=pretrained, steps=30)
     result = validate(LocalBackend(repo_root / "im2txt"), plan, tmp_path / "run")
     table = {check.name: check.status for check in result.record.checks}

@@ -16,7 +16,6 @@ import pytest
 
 from harness.backends.local import LocalBackend
 from harness.compare import compare
-from harness.params import with_flag
 from harness.record import PASSED
 from harness.scenario import validate
 from tests.foreign_jobs import (
@@ -40,7 +39,7 @@ def test_same_seed_is_reproducible_and_another_seed_diverges(tmp_path: Path, job
     assert first.record.check("reproducible").evidence["steps_compared"] == len(logged) > 1
 
     plan = plan_for(job, job_inputs)
-    plan.train_params = with_flag(plan.train_params, "seed", 2)
+    plan.train_params = plan.train_params.with_flag("seed", 2)
     other = validate(backend, plan, tmp_path / "b")
     comparison = compare(first.record, other.record)
     assert not comparison.identical_losses

@@ -21,6 +21,7 @@ import pytest
 from harness import snapshot
 from harness.backends.local import LocalBackend
 from harness.cli import main
+from harness.params import JobParams
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED, WARNING
 from harness.scenario import Plan, validate
 from tests.unit.adversaries import weights, write_checkpoint, write_job
@@ -323,7 +324,8 @@ def test_parameters_run_through_the_platforms_shell_line(tmp_path, sample, capsy
 def test_a_newline_in_the_parameters_cuts_the_platform_flags_off(tmp_path, sample) -> None:
     """The job needs --output_dir; after the newline the platform's flags go to `echo`."""
     body = 'out = flags["output_dir"]\n' + RESUMING
-    plan = _plan(sample, raw_params=f"--number_of_steps={STEPS}\necho cut")
+    plan = _plan(sample)
+    plan.train_params = JobParams.typed(f"--number_of_steps={STEPS}\necho cut")
     result = _run(tmp_path, body, TEMPLATES, plan)
     log = result.outcomes["train"].log_text
     assert "KeyError: 'output_dir'" in log

@@ -12,16 +12,19 @@ from harness.contract import (
     container_shell_command,
     job_path_in_container,
 )
+from harness.params import JobParams
 
 
 def test_container_command_is_the_platforms() -> None:
-    command = container_shell_command("train.py", ["--input_file_pattern=/train-?????-of-00256"])
+    command = container_shell_command(
+        "train.py", JobParams(("--input_file_pattern=/train-?????-of-00256",))
+    )
     assert command == (
         "cd /data && /usr/bin/python /data/train.py '--input_file_pattern=/train-?????-of-00256' "
         "--work_dir=/data --data_dir=/data/data --output_dir=/data/output "
         "--log_dir=/data/output/log"
     )
-    assert container_shell_command("train.py", [], num_gpus=1).endswith("--num_gpus=1")
+    assert container_shell_command("train.py", JobParams(), num_gpus=1).endswith("--num_gpus=1")
 
 
 def test_root_layout_is_private(tmp_path) -> None:

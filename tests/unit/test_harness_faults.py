@@ -25,11 +25,11 @@ import requests
 import urllib3
 
 from harness.backends import daemon
-from harness.backends.base import HARNESS_ENV, JobSpec
+from harness.backends.base import JobSpec
 from harness.backends.container import DockerBackend, DockerError
 from harness.backends.local import LocalBackend
 from harness.cli import main
-from harness.contract import PlatformRoot
+from harness.contract import HARNESS_ENV, PlatformRoot
 from harness.images.build import build_image
 from harness.record import NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.scenario import Plan, new_run_dir, validate

@@ -69,3 +69,10 @@ def test_the_readme_diagnosis_table_lists_every_signature() -> None:
     section = readme.split("### Known failures, diagnosed", 1)[1]
     for known in jobshapes.DIAGNOSES:
         assert f"| {known.name} |" in section, known.name
+
+
+@pytest.mark.parametrize(
+    "entry", [*jobshapes.BATCH_FLAGS, *jobshapes.SHAPE_FLAGS], ids=lambda e: f"flag:{e.name}"
+)
+def test_batch_and_shape_flags_name_a_proof_that_exists(entry) -> None:
+    test_every_entry_names_a_proof_that_exists(entry)

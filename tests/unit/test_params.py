@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from harness.jobshapes import STEP_FLAGS
 from harness.params import (
     FreezingRules,
+    JobParams,
     StepTarget,
     flag_bool,
     flag_value,
@@ -19,7 +20,6 @@ from harness.params import (
     split_params,
     step_flag,
     strip_platform_flags,
-    with_flag,
 )
 
 
@@ -33,7 +33,11 @@ def test_values_in_both_spellings_last_wins() -> None:
 
 def test_with_flag_replaces_every_earlier_setting() -> None:
     params = ["--number_of_steps=10", "--seed", "3", "--x=1"]
-    assert with_flag(params, "seed", 5) == ["--number_of_steps=10", "--x=1", "--seed=5"]
+    assert list(JobParams.of(params).with_flag("seed", 5)) == [
+        "--number_of_steps=10",
+        "--x=1",
+        "--seed=5",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -45,3 +45,12 @@ def test_a_loss_numbered_by_epoch_is_a_speed_in_epochs() -> None:
 def test_fewer_than_two_timed_steps_is_no_speed() -> None:
     assert measure(_series([5]), {5: 1.0}, {}, []) is None
     assert measure(_series([1, 2]), {1: 1.0, 2: 1.0}, {}, []) is None
+
+
+@pytest.mark.parametrize(
+    "flag", ["batch_size", "train-batch-size", "train_batch_size", "batch-size"]
+)
+def test_every_batch_flag_spelling_counts(flag) -> None:
+    steps = range(0, 41, 10)
+    speed = measure(_series(steps), {s: s / 10 for s in steps}, {}, [f"--{flag}=4"])
+    assert speed.examples_per_s == pytest.approx(40.0)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.cluster import ClusterSpec
-from harness.contract import PLATFORM_EXAMPLE_PARAMS
-from harness.params import with_flag
+from harness.jobshapes import PLATFORM_EXAMPLE_PARAMS
+from harness.params import JobParams
 from harness.scenario import QUICK_PARAMS, QUICK_STEPS, Plan, inspect
 
 UPSTREAM = list(PLATFORM_EXAMPLE_PARAMS)  # --number_of_steps=1000000 at 299x299, batch 32
@@ -25,13 +25,13 @@ def test_the_im2txt_profile_caps_an_upstream_size_job_at_80_steps() -> None:
 
 
 def test_a_smaller_target_than_the_cap_is_kept() -> None:
-    params = with_flag(UPSTREAM, "number_of_steps", 30)
+    params = JobParams.of(UPSTREAM).with_flag("number_of_steps", 30)
     assert _target(Plan(train_params=params)) == ("number_of_steps", 30)
 
 
 def test_the_none_profile_keeps_the_jobs_own_target(tmp_path: Path) -> None:
     (tmp_path / "part-0.csv").write_text("1,2\n")
-    params = with_flag(UPSTREAM, "number_of_steps", 5000)
+    params = JobParams.of(UPSTREAM).with_flag("number_of_steps", 5000)
     plan = Plan(train_params=params, profile="none", data=tmp_path)
     assert _target(plan) == ("number_of_steps", 5000)
 
@@ -40,7 +40,7 @@ def test_steps_overrides_the_cap_and_the_quick_job_keeps_its_budget() -> None:
     assert _target(Plan(train_params=UPSTREAM, steps=500)) == ("number_of_steps", 500)
     assert _target(Plan()) == ("number_of_steps", QUICK_STEPS)
     # Changed in any way, the quick job is the user's own: the profile's cap applies.
-    changed = with_flag(list(QUICK_PARAMS), "seed", 1)
+    changed = JobParams.of(QUICK_PARAMS).with_flag("seed", 1)
     assert _target(Plan(train_params=changed)) == ("number_of_steps", 80)
 
 
