@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitrepo import git
+from tests.support.gitrepo import git
 
 _registered = any(
     ep.value == "harness.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11")
@@ -40,7 +40,7 @@ def real_validation(tmp_path_factory: pytest.TempPathFactory):
     they see the shape `validate` really writes."""
     from harness.backends.local import LocalBackend
     from harness.validate import Plan, validate
-    from tests.foreign_jobs import KERAS_FIT, make_inputs
+    from tests.support.foreign_jobs import KERAS_FIT, make_inputs
 
     inputs = tmp_path_factory.mktemp("keras-inputs")
     make_inputs(KERAS_FIT, inputs)
@@ -57,7 +57,7 @@ def real_validation(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def job_inputs(tmp_path_factory: pytest.TempPathFactory):
     """Each foreign fixture job's own data sample and pretrained file, made on first use."""
-    from tests.foreign_jobs import JobInputs
+    from tests.support.foreign_jobs import JobInputs
 
     return JobInputs(tmp_path_factory.mktemp("job-inputs"))
 

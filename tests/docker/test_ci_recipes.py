@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.foreign_jobs import ESTIMATOR_LIKE
+from tests.support.foreign_jobs import ESTIMATOR_LIKE
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -13,8 +13,8 @@ from harness.backends.container import DockerBackend
 from harness.params import with_flag
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.validate import validate
-from tests.e2e.test_validate_cluster import EXPECTED, cluster_plan
-from tests.foreign_jobs import verdict_messages, verdict_table
+from tests.support.cluster_plans import EXPECTED, cluster_plan
+from tests.support.foreign_jobs import verdict_messages, verdict_table
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from harness.contract import PlatformRoot, container_shell_command
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.synthetic import generate_dataset, write_inception_checkpoint
 from harness.validate import Plan, validate
-from tests.foreign_jobs import (
+from tests.support.foreign_jobs import (
     JOBS,
     expected_verdicts,
     make_mutant,

@@ -8,7 +8,7 @@ import pytest
 from harness.backends.container import DockerBackend
 from harness.record import PASSED
 from harness.validate import validate
-from tests.foreign_jobs import JOBS, expected_verdicts, plan_for
+from tests.support.foreign_jobs import JOBS, expected_verdicts, plan_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import pytest
 from harness.backends.local import LocalBackend
 from harness.params import with_flag
 from harness.validate import validate
-from tests.foreign_jobs import (
+from tests.support.foreign_jobs import (
     JOBS,
     MUTANTS,
     expected_verdicts,

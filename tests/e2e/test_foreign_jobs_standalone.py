@@ -21,7 +21,14 @@ import tensorflow as tf
 from harness import snapshot
 from harness.contract import PlatformRoot
 from harness.synthetic import generate_dataset, write_inception_checkpoint
-from tests.foreign_jobs import KERAS_FIT, TF1_COMPAT, ForeignJob, job_env, make_inputs, run_job
+from tests.support.foreign_jobs import (
+    KERAS_FIT,
+    TF1_COMPAT,
+    ForeignJob,
+    job_env,
+    make_inputs,
+    run_job,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("standalone")]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.foreign_jobs import TF1_COMPAT
+from tests.support.foreign_jobs import TF1_COMPAT
 
 pytestmark = pytest.mark.slow
 

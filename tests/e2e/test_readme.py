@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import site
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from harness.record import NOT_APPLICABLE, PASSED, RunRecord
+from tests.support.markdown import bash_blocks
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("readme")]
 
@@ -40,15 +40,6 @@ EXPECTED = {
     "inference": PASSED,
     "reproducible": NOT_APPLICABLE,  # not asked for
 }
-
-
-def bash_blocks(text: str) -> list[list[str]]:
-    """Every ```bash block of a Markdown text as its command lines (comments stripped)."""
-    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
-    return [
-        [re.sub(r"\s+#\s.*$", "", line).strip() for line in block.splitlines() if line.strip()]
-        for block in blocks
-    ]
 
 
 def readme_section(readme: Path, title: str) -> str:

@@ -19,19 +19,18 @@ from harness.backends.local import LocalBackend
 from harness.baseline import load_baseline
 from harness.record import FAILED, PASSED
 from harness.validate import validate
-from tests.foreign_jobs import (
+from tests.support.foreign_jobs import (
     ESTIMATOR_LIKE,
     Mutant,
     expected_verdicts,
     make_mutant,
-    plan_for,
     verdict_messages,
     verdict_table,
 )
+from tests.support.gate import BASELINE, GATE_PARAMS, SPEED_TOLERANCE, gate_plan
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("regression-gate")]
 
-BASELINE = Path(__file__).resolve().parents[1] / "baselines" / "estimator_like.json"
 VARIANTS = {
     "stalling_learning_rate": (
         Mutant(
@@ -63,19 +62,6 @@ VARIANTS = {
         "new files under output_dir: notes.txt",
     ),
 }
-
-
-GATE_PARAMS = ["--train-steps=60", "--train-batch-size=32"]
-# This 2-core shared machine's noise, measured (docs/testing.md): the unchanged job's
-# speed varied by up to 35% between back-to-back runs. The gate allows half; a slowed
-# step (0.15 s of sleep on a ~4 ms step) is tens of times slower, far outside it.
-SPEED_TOLERANCE = 0.5
-
-
-def gate_plan(job_inputs, **settings):
-    plan = plan_for(ESTIMATOR_LIKE, job_inputs, **settings)
-    plan.train_params = list(GATE_PARAMS)
-    return plan
 
 
 def _gate(code: Path, job_inputs, run_dir: Path):

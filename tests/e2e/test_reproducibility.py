@@ -19,7 +19,7 @@ from harness.compare import compare
 from harness.params import with_flag
 from harness.record import PASSED
 from harness.validate import validate
-from tests.foreign_jobs import (
+from tests.support.foreign_jobs import (
     ESTIMATOR_LIKE,
     expected_verdicts,
     plan_for,

@@ -18,7 +18,13 @@ import pytest
 
 from harness.contract import PlatformRoot
 from harness.synthetic import generate_dataset, write_inception_checkpoint
-from tests.e2e.job_runs import SMALL_MODEL, output, run_job, with_output_dir, without_tensorboard
+from tests.support.job_runs import (
+    SMALL_MODEL,
+    output,
+    run_job,
+    with_output_dir,
+    without_tensorboard,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_trainer_launch")]
 

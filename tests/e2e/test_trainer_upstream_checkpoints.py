@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from harness.contract import PlatformPaths, PlatformRoot
 from harness.synthetic import SyntheticDataset, generate_dataset, write_inception_checkpoint
-from tests.e2e.job_runs import (
+from tests.support.job_runs import (
     SMALL_MODEL,
     VOCAB_SIZE,
     output,
@@ -30,7 +30,7 @@ from tests.e2e.job_runs import (
     with_output_dir,
     without_tensorboard,
 )
-from tests.upstream_graph import NUM_LSTM_UNITS, UpstreamGraph, differences
+from tests.support.upstream_graph import NUM_LSTM_UNITS, UpstreamGraph, differences
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_trainer_upstream_checkpoints")]
 

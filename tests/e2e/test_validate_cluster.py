@@ -8,38 +8,10 @@ from pathlib import Path
 import pytest
 
 from harness.backends.local import LocalBackend
-from harness.cluster import ClusterSpec
-from harness.record import NOT_APPLICABLE, PASSED
-from harness.validate import QUICK_PARAMS, Plan, validate
+from harness.validate import validate
+from tests.support.cluster_plans import EXPECTED, cluster_plan
 
 pytestmark = pytest.mark.slow
-
-# The quick job, less --deterministic (asynchronous training cannot promise it), with a short
-# bounded wait for the other tasks, as a user validating a cluster would pass.
-CLUSTER_PARAMS = [p for p in QUICK_PARAMS if p != "--deterministic"] + ["--cluster_wait_secs=120"]
-EXPECTED = {
-    "image_contract": NOT_APPLICABLE,
-    "cluster_tasks": PASSED,
-    "path_contract": PASSED,
-    "pretrained_restore": PASSED,
-    "loss_decrease": PASSED,
-    "resume": PASSED,
-    "single_node_resume": PASSED,
-    "reproducible": NOT_APPLICABLE,
-}
-
-
-def cluster_plan(sample: tuple[Path, Path]) -> Plan:
-    data, pretrained = sample
-    return Plan(
-        train_params=list(CLUSTER_PARAMS),
-        profile="none",
-        data=data,
-        pretrained=pretrained,
-        steps=60,
-        resume_steps=10,
-        cluster=ClusterSpec(ps=1, worker=2),
-    )
 
 
 def test_a_cluster_of_our_trainer_passes_and_its_checkpoint_resumes_on_one_node(

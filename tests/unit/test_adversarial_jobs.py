@@ -23,8 +23,8 @@ from harness.backends.local import LocalBackend
 from harness.cli import main
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED, WARNING
 from harness.validate import Plan, validate
-from tests.unit.adversaries import weights, write_checkpoint, write_job
-from tests.unit.events import write_events
+from tests.support.adversaries import weights, write_checkpoint, write_job
+from tests.support.events import write_events
 
 NA = NOT_APPLICABLE
 STEPS = 8  # the first run's target; the rerun's is 10

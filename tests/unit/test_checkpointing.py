@@ -12,7 +12,7 @@ from im2txt import checkpointing
 from im2txt.checkpointing import CheckpointError, CheckpointManager, restore_variables
 from im2txt.configuration import ModelConfig
 from im2txt.show_and_tell_model import ShowAndTellModel
-from tests.upstream_graph import UpstreamGraph, differences
+from tests.support.upstream_graph import UpstreamGraph, differences
 
 
 def _variables(seed: int = 0) -> dict[str, tf.Variable]:

@@ -10,7 +10,7 @@ import re
 import shlex
 from pathlib import Path
 
-from tests.e2e.test_readme import bash_blocks
+from tests.support.markdown import bash_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness import environment as environment_module
 from harness.environment import git_info, local_environment
-from tests.gitrepo import git
+from tests.support.gitrepo import git
 
 
 def test_git_info_reports_commit_and_dirty_flag(tmp_path):

@@ -16,7 +16,7 @@ from harness.checks import regression
 from harness.cli import main
 from harness.junit import write_junit
 from harness.record import FAILED, PASSED, RunRecord
-from tests.unit.adversaries import weights, write_job
+from tests.support.adversaries import weights, write_job
 
 SCHEMA = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "fixtures" / "junit.xsd"))
 JOB = """\

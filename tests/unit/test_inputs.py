@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from im2txt.configuration import ModelConfig
 from im2txt.ops import inputs
-from tests.unit.record_helpers import batches, jpeg, record, write
+from tests.support.record_helpers import batches, jpeg, record, write
 
 CONFIG = ModelConfig(
     batch_size=2,

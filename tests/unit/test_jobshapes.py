@@ -46,14 +46,14 @@ def test_every_entry_names_a_proof_that_exists(entry) -> None:
 
 def test_fixture_proofs_are_exercised_by_the_job_shape_tests() -> None:
     """Each fixture named as a proof is validated end to end (tests/foreign_jobs.py)."""
-    from tests.foreign_jobs import JOBS
+    from tests.support.foreign_jobs import JOBS
 
     named = {e.proof.removeprefix(jobshapes.FIXTURES) for e in EVERY_ENTRY}
     assert {n for n in named if (ROOT / jobshapes.FIXTURES / n).is_dir()} <= set(JOBS)
 
 
 def test_the_readme_job_shape_table_lists_every_fixture_job() -> None:
-    from tests.foreign_jobs import JOBS
+    from tests.support.foreign_jobs import JOBS
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### Job shapes the harness judges", 1)[1].split("\n### ", 1)[0]

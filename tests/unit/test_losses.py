@@ -15,7 +15,7 @@ import pytest
 
 from harness.job import JobOutput, LossSettings, parse_stdout_losses, read_metrics
 from harness.jobshapes import loss_tag
-from tests.unit.events import write_events
+from tests.support.events import write_events
 
 # --------------------------------------------------------------------------- tag names
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from harness.job import JobOutput, ModelReadError, read_model
 from harness.job.models import CHECKPOINT, KERAS_ARCHIVE, KERAS_H5, SAVED_MODEL
-from tests.unit.adversaries import write_checkpoint
+from tests.support.adversaries import write_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-MANIFEST = Path(__file__).resolve().parents[1] / "fixtures/inception_v3_2016_08_28.manifest.json"
+MANIFEST = Path(__file__).resolve().parents[2] / "fixtures/inception_v3_2016_08_28.manifest.json"
 # Upstream's image embedding builds inception_v3_base only: no auxiliary or final logits.
 NOT_IN_UPSTREAM_MODEL = ("InceptionV3/AuxLogits/", "InceptionV3/Logits/")
 EMBEDDING_SIZE = 512  # upstream ModelConfig.embedding_size

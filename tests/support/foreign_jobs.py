@@ -34,7 +34,7 @@ from harness.contract import PlatformRoot, job_command
 from harness.params import split_params, with_flag
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED, WARNING
 
-JOBS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "jobs"
+JOBS_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "jobs"
 NA = NOT_APPLICABLE
 # Every check the harness plans for a job outside the im2txt profile, in order.
 GENERIC = (
