@@ -16,7 +16,10 @@ from tests.support.gitrepo import git
 _registered = any(
     ep.value == "harness.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11")
 )
-pytest_plugins = [] if _registered else ["harness.pytest_plugin"]
+# The container tests' image fixtures, for every `docker`-marked test wherever it lives.
+pytest_plugins = ["tests.support.docker_images"]
+if not _registered:
+    pytest_plugins.insert(0, "harness.pytest_plugin")
 
 
 def pytest_configure(config: pytest.Config) -> None:

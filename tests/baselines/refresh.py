@@ -3,7 +3,7 @@
     python tests/baselines/refresh.py
 
 Run it when fixtures/jobs/estimator_like or the baseline format changes, on a quiet
-machine, and commit the file: it is what tests/e2e/test_regression_gate.py gates on.
+machine, and commit the file: it is what tests/harness/test_regression_gate.py gates on.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """TensorBoard scalars are optional (im2txt/im2txt/summaries.py).
 
 The end-to-end run with TensorBoard hidden from a real train.py is in
-tests/e2e/test_trainer_launch.py; here the module that tf.summary.scalar
+tests/trainer/scripts/test_trainer_launch.py; here the module that tf.summary.scalar
 imports is made unimportable in-process.
 """
 

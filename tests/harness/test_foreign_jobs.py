@@ -1,6 +1,6 @@
 """Jobs this repository did not write, in the shapes of UCloud's own examples, judged by the
 same checks as our trainer: each gets its whole verdict table, and each one-edit mutant
-fails exactly the check built for it (tests/foreign_jobs.py holds the tables)."""
+fails exactly the check built for it (tests/support/foreign_jobs.py holds the tables)."""
 
 from __future__ import annotations
 

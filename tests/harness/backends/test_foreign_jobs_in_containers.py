@@ -1,5 +1,5 @@
 """The foreign fixture jobs in containers of their own images: the verdict table each gets
-locally, plus the image contract (tests/foreign_jobs.py holds the tables)."""
+locally, plus the image contract (tests/support/foreign_jobs.py holds the tables)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Skipped, with the reason, unless this machine has an NVIDIA GPU and Docker's NVIDIA
 runtime; on such a machine it builds Dockerfile.gpu (the session's `gpu_image`, which
-test_images_gpu.py checks without a GPU in CI) and runs the same scenario.
+tests/harness/images/test_gpu_image.py checks without a GPU in CI) and runs the same scenario.
 """
 
 from __future__ import annotations

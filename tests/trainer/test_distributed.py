@@ -1,4 +1,4 @@
-"""The chief's bounded waits (im2txt.distributed.within); clusters run in tests/e2e."""
+"""The chief's bounded waits (im2txt.distributed.within); clusters run in tests/trainer/scripts/."""
 
 from __future__ import annotations
 

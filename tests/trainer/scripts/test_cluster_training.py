@@ -29,7 +29,7 @@ from harness.synthetic import generate_dataset, write_inception_checkpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_cluster_training")]
 
-TRAIN = Path(__file__).resolve().parents[2] / "im2txt" / "train.py"
+TRAIN = Path(__file__).resolve().parents[3] / "im2txt" / "train.py"
 TIMEOUT = 300
 FIRST_STEPS, SINGLE_NODE_STEPS, LAST_STEPS = 4, 6, 16
 TRAINING_FLAGS = {

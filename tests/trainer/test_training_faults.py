@@ -1,6 +1,6 @@
 """The trainer's own failure handling, without a training run (im2txt/im2txt/training.py).
 
-The end-to-end matrix is tests/e2e/test_trainer_faults.py; these pin the pieces
+The end-to-end matrix is tests/trainer/scripts/test_trainer_faults.py; these pin the pieces
 that turn OS and TensorFlow errors into messages naming the folder or step.
 """
 

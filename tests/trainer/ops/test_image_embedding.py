@@ -12,7 +12,7 @@ import tensorflow as tf
 from im2txt.ops import image_embedding
 from im2txt.ops.image_embedding import InceptionV3
 
-MANIFEST = Path(__file__).parents[2] / "fixtures" / "inception_v3_2016_08_28.manifest.json"
+MANIFEST = Path(__file__).parents[3] / "fixtures" / "inception_v3_2016_08_28.manifest.json"
 EXPECTED_VALUES = 21_802_784
 
 

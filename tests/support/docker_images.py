@@ -1,4 +1,6 @@
 """Session fixtures for container tests: the job images, built once through harness.images.
+A pytest plugin, registered by tests/conftest.py (`pytest_plugins`), so the `docker`-marked
+tests get these fixtures wherever they live; nothing here keys on a folder.
 
 `ensure_job_image` picks the inputs this machine allows - a pulled base and the index
 with a registry, else the local debootstrap base and the cached wheelhouse - so the
@@ -99,7 +101,12 @@ def gpu_image(repo_root: Path, docker_client) -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests of the GPU image run first: its build is the session's largest use of
     disk, and a small CI disk has the most room before the CPU images and their runs."""
-    items.sort(key=lambda item: "gpu_image" not in getattr(item, "fixturenames", ()))
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("docker") is None
+            or "gpu_image" not in getattr(item, "fixturenames", ())
+        )
+    )
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from harness.synthetic import (
 
 pytestmark = pytest.mark.slow
 
-CODE = Path(__file__).resolve().parents[2] / "im2txt"
+CODE = Path(__file__).resolve().parents[3] / "im2txt"
 VOCAB_SIZE = 64
 TRAINED_STEPS = 2  # The shared run saves model.ckpt-1 and model.ckpt-2.
 EXTRA_SHARD = "train-00002-of-00256"
@@ -440,7 +440,7 @@ def small_disk(tmp_path: Path):
     if mounted.returncode != 0:
         pytest.skip(
             "mounting a small tmpfs needs root with CAP_SYS_ADMIN; the unit test "
-            f"tests/unit/test_checkpointing.py covers a failing save instead: {mounted.stderr}"
+            f"tests/trainer/test_checkpointing.py covers a failing save instead: {mounted.stderr}"
         )
     try:
         yield mount_point

@@ -45,7 +45,7 @@ def test_every_entry_names_a_proof_that_exists(entry) -> None:
 
 
 def test_fixture_proofs_are_exercised_by_the_job_shape_tests() -> None:
-    """Each fixture named as a proof is validated end to end (tests/foreign_jobs.py)."""
+    """Each fixture named as a proof is validated end to end (tests/support/foreign_jobs.py)."""
     from tests.support.foreign_jobs import JOBS
 
     named = {e.proof.removeprefix(jobshapes.FIXTURES) for e in EVERY_ENTRY}

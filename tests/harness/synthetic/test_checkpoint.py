@@ -18,7 +18,7 @@ from harness.synthetic.checkpoint import (
     write_inception_checkpoint,
 )
 
-REPO_MANIFEST = Path(__file__).resolve().parents[2] / "fixtures" / MANIFEST_NAME
+REPO_MANIFEST = Path(__file__).resolve().parents[3] / "fixtures" / MANIFEST_NAME
 
 
 def test_the_manifest_is_the_fixture_or_a_wheels_copy_of_it(monkeypatch, tmp_path) -> None:

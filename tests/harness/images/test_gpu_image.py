@@ -5,7 +5,7 @@ was made against - shipped by the nvidia-* pip wheels of tensorflow[and-cuda] - 
 be there and load (dlopen) inside the container. Only the driver (libcuda.so.1) comes
 from the host at run time, so a library may fail for want of it and nothing else:
 anything else missing would only show on a paid GPU node.
-Running on a GPU stays in test_gpu.py (marked `gpu`).
+Running on a GPU stays in tests/harness/backends/test_container_gpu.py (marked `gpu`).
 """
 
 from __future__ import annotations

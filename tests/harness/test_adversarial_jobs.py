@@ -2,7 +2,7 @@
 
 Each test provokes one finding of the adversarial review (a job with one deliberate
 bug, or a correct job the harness once misjudged) with a fast fake job
-(tests/unit/adversaries.py) and asserts the corrected verdict table. Tests that need
+(tests/support/adversaries.py) and asserts the corrected verdict table. Tests that need
 the sandbox's private /tmp and $HOME are marked `sandbox` (bubblewrap; CI installs it).
 """
 

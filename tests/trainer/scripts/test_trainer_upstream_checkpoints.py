@@ -1,6 +1,6 @@
 """Checkpoints move both ways between our scripts and upstream im2txt's TF1 code.
 
-Upstream's side is tests/upstream_graph.py: its exact variable set in a
+Upstream's side is tests/support/upstream_graph.py: its exact variable set in a
 tf.compat.v1 graph, restored and saved with tf.compat.v1.train.Saver as
 upstream's trainer, evaluator and inference script do. As a user sharing one
 output_dir would: upstream trains to step 20, our train.py resumes that and
