@@ -20,7 +20,7 @@ def module_seconds(junit: Path) -> dict[str, tuple[float, int]]:
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     for case in ET.parse(junit).getroot().iter("testcase"):
         module = case.get("classname", "?").split(".")
-        # classname is "tests.e2e.test_x" or "tests.e2e.test_x.TestClass"
+        # classname is "tests.harness.checks.test_x" or "tests.harness.checks.test_x.TestClass"
         while module and not module[-1].startswith("test_"):
             module.pop()
         name = "/".join(module[1:]) + ".py" if module else case.get("classname", "?")

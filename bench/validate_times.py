@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 from harness.backends.local import LocalBackend  # noqa: E402
 from harness.jobshapes import PLATFORM_EXAMPLE_PARAMS  # noqa: E402
 from harness.scenario import Plan, validate  # noqa: E402
-from tests.foreign_jobs import JOBS, JobInputs, plan_for  # noqa: E402
+from tests.support.foreign_jobs import JOBS, JobInputs, plan_for  # noqa: E402
 
 GOALS_S = {"im2txt": 300.0, **dict.fromkeys(JOBS, 60.0)}
 

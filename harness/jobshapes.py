@@ -6,7 +6,7 @@ and stdout lines that carry its loss, the files its model is saved in, and the
 failure signatures it can explain - is listed here and nowhere else. Every entry
 names its proof: a fixture job under `fixtures/jobs/` (or `im2txt`, this repository's
 trainer) that exercises it end to end, or the unit test that pins it down. The
-README's tables are checked against these lists (`tests/unit/test_jobshapes.py`).
+README's tables are checked against these lists (`tests/harness/test_jobshapes.py`).
 
 The shapes are taken from UCloud's own UAI-Train examples (`ucloud/uai-sdk`,
 `examples/`): the Keras mnist job (`--epochs`, a TensorBoard callback, an `.h5` model),
@@ -85,7 +85,7 @@ TRAINER = "im2txt"  # this repository's trainer, validated end to end like any j
 # -------------------------------------------------------------- the platform's example job
 # UCloud's example job is im2txt; its documentation gives these parameters. This
 # repository's trainer takes them as they are (proof: TRAINER, and
-# tests/unit/test_step_target.py, which scales them down).
+# tests/harness/test_step_target.py, which scales them down).
 PLATFORM_EXAMPLE_PARAMS = (
     "--input_file_pattern=/train-?????-of-00256",
     "--inception_checkpoint_file=/inception_v3.ckpt",
@@ -100,17 +100,17 @@ STEP_FLAGS = (
     StepFlag("number_of_steps", TRAINER),
     StepFlag("max_number_of_steps", FIXTURES + "slim_like"),
     StepFlag("max_steps", FIXTURES + "keras_fit"),
-    StepFlag("max-steps", "tests/unit/test_params.py::test_step_flag_spellings"),
-    StepFlag("train_steps", "tests/unit/test_params.py::test_step_flag_spellings"),
+    StepFlag("max-steps", "tests/harness/test_params.py::test_step_flag_spellings"),
+    StepFlag("train_steps", "tests/harness/test_params.py::test_step_flag_spellings"),
     StepFlag("train-steps", FIXTURES + "estimator_like"),
-    StepFlag("num_train_steps", "tests/unit/test_params.py::test_step_flag_spellings"),
+    StepFlag("num_train_steps", "tests/harness/test_params.py::test_step_flag_spellings"),
     StepFlag("max_step", FIXTURES + "tf1_summaries"),
-    StepFlag("steps", "tests/unit/test_params.py::test_step_flag_spellings"),
+    StepFlag("steps", "tests/harness/test_params.py::test_step_flag_spellings"),
     StepFlag("epochs", FIXTURES + "keras_model", EPOCHS),
-    StepFlag("num_epochs", "tests/unit/test_params.py::test_step_flag_spellings", EPOCHS),
-    StepFlag("train_epochs", "tests/unit/test_params.py::test_step_flag_spellings", EPOCHS),
-    StepFlag("train-epochs", "tests/unit/test_params.py::test_step_flag_spellings", EPOCHS),
-    StepFlag("num_train_epochs", "tests/unit/test_params.py::test_step_flag_spellings", EPOCHS),
+    StepFlag("num_epochs", "tests/harness/test_params.py::test_step_flag_spellings", EPOCHS),
+    StepFlag("train_epochs", "tests/harness/test_params.py::test_step_flag_spellings", EPOCHS),
+    StepFlag("train-epochs", "tests/harness/test_params.py::test_step_flag_spellings", EPOCHS),
+    StepFlag("num_train_epochs", "tests/harness/test_params.py::test_step_flag_spellings", EPOCHS),
 )
 
 # ----------------------------------------------------------------------- batch sizes
@@ -119,8 +119,8 @@ STEP_FLAGS = (
 BATCH_FLAGS = (
     Known("batch_size", TRAINER),
     Known("train-batch-size", FIXTURES + "estimator_like"),
-    Known("train_batch_size", "tests/unit/test_speed.py::test_every_batch_flag_spelling_counts"),
-    Known("batch-size", "tests/unit/test_speed.py::test_every_batch_flag_spelling_counts"),
+    Known("train_batch_size", "tests/harness/test_speed.py::test_every_batch_flag_spelling_counts"),
+    Known("batch-size", "tests/harness/test_speed.py::test_every_batch_flag_spelling_counts"),
 )
 # Model-shape flags of im2txt (im2txt/im2txt/model_flags.py) that its evaluate.py and
 # run_inference.py must be given as train.py was, or they build another model.
@@ -139,8 +139,8 @@ PRETRAINED_FLAGS = (
     Known("pretrained_checkpoint", FIXTURES + "keras_fit"),
     Known("pretrained_model", FIXTURES + "keras_model"),
     Known("checkpoint_path", FIXTURES + "slim_like"),
-    Known("init_checkpoint", "tests/unit/test_params.py::test_pretrained_flags"),
-    Known("fine_tune_checkpoint", "tests/unit/test_params.py::test_pretrained_flags"),
+    Known("init_checkpoint", "tests/harness/test_params.py::test_pretrained_flags"),
+    Known("fine_tune_checkpoint", "tests/harness/test_params.py::test_pretrained_flags"),
 )
 PRETRAINED_NAME = re.compile(r"pretrain|^init_.*(ckpt|checkpoint)|(ckpt|checkpoint)_(file|path)$")
 NOT_PRETRAINED_NAME = re.compile(r"^(save_|train_dir|output|eval_|checkpoint_dir$)")
@@ -148,20 +148,20 @@ NOT_PRETRAINED_NAME = re.compile(r"^(save_|train_dir|output|eval_|checkpoint_dir
 FINE_TUNE_FLAGS = (
     Known("train_inception", TRAINER),
     Known("fine_tune", FIXTURES + "keras_fit"),
-    Known("finetune", "tests/unit/test_params.py::test_freezing_rules"),
-    Known("train_backbone", "tests/unit/test_params.py::test_freezing_rules"),
-    Known("trainable", "tests/unit/test_params.py::test_freezing_rules"),
+    Known("finetune", "tests/harness/test_params.py::test_freezing_rules"),
+    Known("train_backbone", "tests/harness/test_params.py::test_freezing_rules"),
+    Known("trainable", "tests/harness/test_params.py::test_freezing_rules"),
 )
 FREEZE_FLAGS = (
     Known("freeze_backbone", FIXTURES + "keras_model"),
-    Known("freeze", "tests/unit/test_params.py::test_freezing_rules"),
-    Known("frozen", "tests/unit/test_params.py::test_freezing_rules"),
+    Known("freeze", "tests/harness/test_params.py::test_freezing_rules"),
+    Known("frozen", "tests/harness/test_params.py::test_freezing_rules"),
 )
 # Comma-separated scope prefixes: only these train (slim), or these are not restored.
 TRAINABLE_SCOPES_FLAGS = (Known("trainable_scopes", FIXTURES + "slim_like"),)
 EXCLUDE_SCOPES_FLAGS = (
     Known("checkpoint_exclude_scopes", FIXTURES + "slim_like"),
-    Known("exclude_scopes", "tests/unit/test_params.py::test_freezing_rules"),
+    Known("exclude_scopes", "tests/harness/test_params.py::test_freezing_rules"),
 )
 
 # ------------------------------------------------------------------------------ losses
@@ -173,14 +173,14 @@ EVAL_FOLDER = re.compile(r"^(eval|evaluation|validation|val|test|dev)([_-].*)?$"
 _UNIQUIFIED = r"(_\d+)?"
 # keras_fit with verbose=0: TensorBoard's batch_loss is its only loss with most points.
 _SILENT_KERAS_FIT = (
-    "tests/e2e/test_foreign_jobs.py::test_a_silent_keras_fit_is_judged_by_its_summaries"
+    "tests/harness/test_foreign_jobs.py::test_a_silent_keras_fit_is_judged_by_its_summaries"
 )
 LOSS_TAGS = (
     LossTag("total loss", TRAINER, rf"(.*/)?(total_?loss|TotalLoss){_UNIQUIFIED}", 1),
     LossTag("loss", FIXTURES + "estimator_like", rf"(.*/)?loss{_UNIQUIFIED}", 1),
     LossTag(
         "cost",
-        "tests/unit/test_losses.py::test_loss_tag_tiers",
+        "tests/harness/job/test_losses.py::test_loss_tag_tiers",
         rf"(.*/)?(train_)?cost{_UNIQUIFIED}",
         1,
     ),
@@ -228,7 +228,7 @@ MODEL_FORMATS = (
     ModelFormat("TF checkpoint (V2)", TRAINER, "<prefix>.index + <prefix>.data-*"),
     ModelFormat(
         "TF checkpoint (V1)",
-        "tests/unit/test_models.py::test_v1_checkpoint",
+        "tests/harness/job/test_models.py::test_v1_checkpoint",
         "a file a `checkpoint` index lists",
     ),
     ModelFormat("Keras HDF5 model or weights", FIXTURES + "keras_model", "*.h5, *.hdf5"),
@@ -237,7 +237,7 @@ MODEL_FORMATS = (
     ),
     ModelFormat(
         "SavedModel",
-        "tests/unit/test_models.py::test_saved_model",
+        "tests/harness/job/test_models.py::test_saved_model",
         "<dir>/saved_model.pb + variables/",
     ),
 )
@@ -266,7 +266,7 @@ MOVING_STATISTICS = re.compile(r"(moving_mean|moving_variance|moving_avg|/mean|/
 DIAGNOSES = (
     Diagnosis(
         "duplicate log_dir flag",
-        "tests/unit/test_diagnoses.py",
+        "tests/harness/test_diagnoses.py",
         r"DuplicateFlagError: The flag 'log_dir' is defined twice",
         "the job defines --log_dir, which absl.logging (imported by TensorFlow 2) already "
         "defines: UCloud's uflag.py does this",
@@ -275,7 +275,7 @@ DIAGNOSES = (
     ),
     Diagnosis(
         "TF1 API missing",
-        "tests/unit/test_diagnoses.py",
+        "tests/harness/test_diagnoses.py",
         r"module 'tensorflow' has no attribute '(?P<api>app|contrib|estimator|flags|Session|"
         r"placeholder|train\.Saver|summary\.FileWriter|logging)'",
         "the job uses tf.{api}, which TensorFlow 2 no longer has",
@@ -284,7 +284,7 @@ DIAGNOSES = (
     ),
     Diagnosis(
         "write into the read-only data mount",
-        "tests/docker/test_faults.py::test_data_is_read_only_in_the_container",
+        "tests/harness/backends/test_container_faults.py::test_data_is_read_only_in_the_container",
         r"(Read-only file system|Permission denied).{0,200}/data/data|"
         r"/data/data\S*.{0,200}(Read-only file system|Permission denied)",
         "the job writes into /data/data, which the platform mounts read-only",
@@ -292,7 +292,7 @@ DIAGNOSES = (
     ),
     Diagnosis(
         "network access",
-        "tests/unit/test_diagnoses.py",
+        "tests/harness/test_diagnoses.py",
         r"Temporary failure in name resolution|Network is unreachable|Name or service not known|"
         r"urlopen error|Failed to establish a new connection|Could not resolve host",
         "the job tried to reach the network; UAI-Train nodes have no internet",
@@ -300,7 +300,7 @@ DIAGNOSES = (
     ),
     Diagnosis(
         "no /usr/bin/python",
-        "tests/docker/test_container.py::test_image_without_usr_bin_python_fails_the_image_contract",
+        "tests/harness/backends/test_container.py::test_image_without_usr_bin_python_fails_the_image_contract",
         r"(?P<python>/\S*python[0-9.]*): (No such file or directory|not found|command not found)|"
         r"exec: \"(?P<exec>/usr/bin/python)\": stat /usr/bin/python: no such file",
         "the interpreter {python} that starts the job does not exist (the platform starts "
@@ -309,7 +309,7 @@ DIAGNOSES = (
     ),
     Diagnosis(
         "CUDA libraries do not load",
-        "tests/unit/test_diagnoses.py",
+        "tests/harness/test_diagnoses.py",
         r"Could not load dynamic library '(?P<library>lib(cuda|cudart|cublas|cudnn|cufft|curand|"
         r"cusolver|cusparse|nvinfer)[^']*)'|Cannot dlopen some GPU libraries",
         "TensorFlow could not load {library}, so the job trains on the CPU or not at all",

@@ -7,7 +7,7 @@ and one left unrun because its phase failed, is a `<failure>` (typed `failed` or
 `<skipped>` with its reason; a warning is a testsuite `<property>` and a line in the
 testcase's `<system-out>`. Phase times are testsuite properties. The layout is the
 Jenkins xUnit plugin's junit-10 dialect, which GitLab and GitHub's reporters read
-too (tests/fixtures/junit.xsd, validated in tests/unit/test_gate.py). Everything
+too (tests/fixtures/junit.xsd, validated in tests/harness/test_gate.py). Everything
 comes from the stored, redacted run record.
 """
 

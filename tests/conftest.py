@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitrepo import git
+from tests.support.gitrepo import git
 
 _registered = any(
     ep.value == "harness.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11")
 )
-pytest_plugins = [] if _registered else ["harness.pytest_plugin"]
+# The container tests' image fixtures, for every `docker`-marked test wherever it lives.
+pytest_plugins = ["tests.support.docker_images"]
+if not _registered:
+    pytest_plugins.insert(0, "harness.pytest_plugin")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,7 +43,7 @@ def real_validation(tmp_path_factory: pytest.TempPathFactory):
     they see the shape `validate` really writes."""
     from harness.backends.local import LocalBackend
     from harness.scenario import Plan, validate
-    from tests.foreign_jobs import KERAS_FIT, make_inputs
+    from tests.support.foreign_jobs import KERAS_FIT, make_inputs
 
     inputs = tmp_path_factory.mktemp("keras-inputs")
     make_inputs(KERAS_FIT, inputs)
@@ -57,7 +60,7 @@ def real_validation(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def job_inputs(tmp_path_factory: pytest.TempPathFactory):
     """Each foreign fixture job's own data sample and pretrained file, made on first use."""
-    from tests.foreign_jobs import JobInputs
+    from tests.support.foreign_jobs import JobInputs
 
     return JobInputs(tmp_path_factory.mktemp("job-inputs"))
 

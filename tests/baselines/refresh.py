@@ -3,7 +3,7 @@
     python tests/baselines/refresh.py
 
 Run it when fixtures/jobs/estimator_like or the baseline format changes, on a quiet
-machine, and commit the file: it is what tests/e2e/test_regression_gate.py gates on.
+machine, and commit the file: it is what tests/harness/test_regression_gate.py gates on.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))
 from harness.backends.local import LocalBackend  # noqa: E402
 from harness.baseline import write_baseline  # noqa: E402
 from harness.scenario import validate  # noqa: E402
-from tests.e2e.test_regression_gate import gate_plan  # noqa: E402
-from tests.foreign_jobs import ESTIMATOR_LIKE, JobInputs  # noqa: E402
+from tests.support.foreign_jobs import ESTIMATOR_LIKE, JobInputs  # noqa: E402
+from tests.support.gate import gate_plan  # noqa: E402
 
 
 def main() -> None:
