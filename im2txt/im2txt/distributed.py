@@ -23,17 +23,26 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import tensorflow as tf
 
+from im2txt import captioning_task, training
 from im2txt import cluster as cluster_config
-from im2txt import training
 from im2txt.configuration import ModelConfig, TrainingConfig
+from im2txt.metrics_log import MetricsLog
 from im2txt.ops import inputs
 from im2txt.stop_request import StopRequest
-from im2txt.training import TrainingError, TrainOptions
+from im2txt.train_options import (
+    TrainingError,
+    TrainOptions,
+    check_mixed_precision,
+    ensure_writable,
+    resolve_input_files,
+    seed_tensorflow,
+)
+from im2txt.training_inputs import WorkerBatches
 
 # Steps kept scheduled per worker, so a worker never waits for the chief's next step.
 STEPS_IN_FLIGHT_PER_WORKER = 2
@@ -94,10 +103,9 @@ def train_chief(
         training._stopped_before_training(None)
         return 0
     _check_cluster_settings(options, len(cluster.workers))
-    if options.seed is not None:
-        tf.keras.utils.set_random_seed(options.seed)
-    training.ensure_writable(options.checkpoint_dir, options.checkpoint_flag)
-    training.ensure_writable(options.log_dir, "log_dir")
+    seed_tensorflow(options)
+    ensure_writable(options.checkpoint_dir, options.checkpoint_flag)
+    ensure_writable(options.log_dir, "log_dir")
     strategy, coordinator = _join_cluster(cluster, cluster_options.wait_secs)
     if strategy.num_replicas_in_sync != 1:
         raise TrainingError(
@@ -112,8 +120,10 @@ def train_chief(
     if training._nothing_to_train(start_step, options, stop):
         return start_step
 
-    batches = _WorkerBatches(options, model_config, strategy, coordinator, len(cluster.workers))
-    train_step = training._make_train_step(model, strategy, model_config, training_config, options)
+    batches = WorkerBatches(options, model_config, strategy, coordinator, len(cluster.workers))
+    train_step = captioning_task.make_train_step(
+        model, strategy, model_config, training_config, options
+    )
 
     @tf.function
     def worker_step(iterator):
@@ -128,7 +138,7 @@ def train_chief(
         stall=_StallGuard(cluster, cluster_options.stall_secs),
         ps=cluster.ps,
     )
-    metrics = training.MetricsLog(options.log_dir)
+    metrics = MetricsLog(options.log_dir)
     last_save_time, saved_step = time.monotonic(), start_step
     logged_step, logged_time = start_step, time.perf_counter()
     try:
@@ -179,12 +189,8 @@ def _check_cluster_settings(options: TrainOptions, num_workers: int) -> None:
             "--deterministic cannot hold in cluster training: workers apply their steps "
             "in whatever order they finish (run single-node for identical losses)"
         )
-    if options.mixed_precision and options.num_gpus < 1:
-        raise TrainingError("--mixed_precision needs --num_gpus >= 1 (it only helps on GPUs)")
-    try:
-        files = inputs.resolve_files(options.file_patterns)
-    except (FileNotFoundError, inputs.InputDataError) as err:
-        raise TrainingError(f"--input_file_pattern: {err}") from err
+    check_mixed_precision(options)
+    files = resolve_input_files(options)
     if len(files) < num_workers:
         raise TrainingError(
             f"--input_file_pattern matches {len(files)} file(s) but TF_CONFIG names "
@@ -221,54 +227,6 @@ def _join_cluster(
         flush=True,
     )
     return strategy, coordinator
-
-
-class _WorkerBatches(training._Batches):
-    """One input pipeline per worker, each over its own share of the input files.
-
-    The pipelines are built on the workers, so training steps take the iterator
-    as an argument rather than a batch from `next()`. The dropped-caption count
-    stays on the workers and is not reported.
-    """
-
-    def __init__(
-        self,
-        options: TrainOptions,
-        model_config: ModelConfig,
-        strategy: tf.distribute.Strategy,
-        coordinator: tf.distribute.experimental.coordinator.ClusterCoordinator,
-        num_workers: int,
-    ) -> None:
-        self._coordinator = coordinator
-        self._num_workers = num_workers
-        super().__init__(options, model_config, strategy)
-
-    @property
-    def iterator(self):
-        return self._iterator
-
-    def _make_iterator(self) -> Iterator[dict[str, tf.Tensor]]:
-        skip_images = [bad.image for bad in self._skipped]
-
-        def dataset_fn(_: tf.distribute.InputContext) -> tf.data.Dataset:
-            worker = tf.distribute.coordinator.experimental_get_current_worker_index()
-            return inputs.build_dataset(
-                self._options.file_patterns,
-                self._config,
-                is_training=True,
-                seed=self._options.seed,
-                skip_images=skip_images,
-                worker_shard=(self._num_workers, worker),
-            )
-
-        per_worker = self._coordinator.create_per_worker_dataset(
-            lambda: self._strategy.distribute_datasets_from_function(dataset_fn)
-        )
-        return iter(per_worker)
-
-    def recover(self, err: tf.errors.OpError, step: int) -> None:
-        """Name the record behind a failed step, or skip it (--skip_bad_images) and rebuild."""
-        self._skip_or_raise(err, step)
 
 
 class _StallGuard:
@@ -331,7 +289,7 @@ class _Steps:
         self,
         coordinator: tf.distribute.experimental.coordinator.ClusterCoordinator,
         worker_step: Callable,
-        batches: _WorkerBatches,
+        batches: WorkerBatches,
         global_step: Callable[[], int],
         window: int,
         stall: _StallGuard,
