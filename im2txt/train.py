@@ -152,9 +152,10 @@ def _run(stop: StopRequest) -> int:
 
     if cluster is not None:
         print(f"{cluster_config.ENV_VAR}: this task is {cluster.task}", flush=True)
-    from im2txt import training  # TensorFlow loads only after flags parsed cleanly.
+    # TensorFlow loads only after flags parsed cleanly.
+    from im2txt import local_training, train_options
 
-    options = training.TrainOptions(
+    options = train_options.TrainOptions(
         file_patterns=[p.path for p in patterns],
         inception_checkpoint=inception and inception.path,
         output_dir=output_dir,
@@ -173,10 +174,12 @@ def _run(stop: StopRequest) -> int:
     )
     try:
         if cluster is None:
-            training.train(options, model_flags.model_config_from_flags(), TrainingConfig(), stop)
+            local_training.train(
+                options, model_flags.model_config_from_flags(), TrainingConfig(), stop
+            )
         else:
             return _run_in_cluster(cluster, options, stop)
-    except training.TrainingError as err:
+    except train_options.TrainingError as err:
         logging.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -19,21 +19,29 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import tensorflow as tf
 
 from im2txt import cluster as cluster_config
 from im2txt import training
+from im2txt.captioning_task import TrainStep
 from im2txt.configuration import ModelConfig, TrainingConfig
 from im2txt.ops import inputs
+from im2txt.show_and_tell_model import ShowAndTellModel
 from im2txt.stop_request import StopRequest
-from im2txt.training import TrainingError, TrainOptions
+from im2txt.train_options import (
+    TrainingError,
+    TrainOptions,
+    check_mixed_precision,
+    resolve_input_files,
+    seed_tensorflow,
+)
+from im2txt.training_inputs import WorkerBatches
 
 # Steps kept scheduled per worker, so a worker never waits for the chief's next step.
 STEPS_IN_FLIGHT_PER_WORKER = 2
@@ -89,87 +97,62 @@ def train_chief(
     single-node training, fewer input files than workers, unwritable folders.
     Raises TrainingError naming the task, file or step at fault.
     """
-    cluster = cluster_options.cluster
-    if stop.requested:
-        training._stopped_before_training(None)
-        return 0
-    _check_cluster_settings(options, len(cluster.workers))
-    if options.seed is not None:
-        tf.keras.utils.set_random_seed(options.seed)
-    training.ensure_writable(options.checkpoint_dir, options.checkpoint_flag)
-    training.ensure_writable(options.log_dir, "log_dir")
-    strategy, coordinator = _join_cluster(cluster, cluster_options.wait_secs)
-    if strategy.num_replicas_in_sync != 1:
-        raise TrainingError(
-            f"each worker has {strategy.num_replicas_in_sync} GPUs; cluster training runs "
-            "one replica per worker (give each worker task one GPU)"
+    job = training.TrainingJob(options, model_config, training_config, stop)
+    return training.run(job, ClusterTraining(cluster_options))
+
+
+class ClusterTraining:
+    """The TrainingVariant of the chief: variables on the ps tasks, steps on the workers.
+
+    The chief alone runs the loop, so it alone writes checkpoints, metrics and events.
+    """
+
+    def __init__(self, cluster_options: ClusterOptions) -> None:
+        self._cluster_options = cluster_options
+        self._cluster = cluster_options.cluster
+        self._strategy: tf.distribute.Strategy | None = None
+        self._coordinator: tf.distribute.experimental.coordinator.ClusterCoordinator | None = None
+
+    def check(self, job: training.TrainingJob) -> None:
+        """Refuse settings cluster training cannot hold, then seed."""
+        _check_cluster_settings(job.options, len(self._cluster.workers))
+        seed_tensorflow(job.options)
+
+    def strategy(self) -> tf.distribute.Strategy:
+        """Join the cluster as its coordinator, once every ps and worker answers."""
+        self._strategy, self._coordinator = _join_cluster(
+            self._cluster, self._cluster_options.wait_secs
         )
-
-    model, manager = training._build_and_initialise(
-        options, model_config, training_config, strategy
-    )
-    start_step = int(model.global_step.numpy())
-    if training._nothing_to_train(start_step, options, stop):
-        return start_step
-
-    batches = _WorkerBatches(options, model_config, strategy, coordinator, len(cluster.workers))
-    train_step = training._make_train_step(model, strategy, model_config, training_config, options)
-
-    @tf.function
-    def worker_step(iterator):
-        return train_step(next(iterator))
-
-    steps = _Steps(
-        coordinator,
-        worker_step,
-        batches,
-        global_step=lambda: int(model.global_step.numpy()),
-        window=STEPS_IN_FLIGHT_PER_WORKER * len(cluster.workers),
-        stall=_StallGuard(cluster, cluster_options.stall_secs),
-        ps=cluster.ps,
-    )
-    metrics = training.MetricsLog(options.log_dir)
-    last_save_time, saved_step = time.monotonic(), start_step
-    logged_step, logged_time = start_step, time.perf_counter()
-    try:
-        while steps.step < options.target_step and not stop.requested:
-            # Nothing is scheduled past a step-count save, so it saves at that very step.
-            save_at = saved_step + (options.save_checkpoint_steps or options.target_step)
-            loss, rate = steps.next(until=min(save_at, options.target_step))
-            step = steps.step
-            if not math.isfinite(loss):
-                raise TrainingError(
-                    f"loss became {loss} at global step {step}; stopping without saving it. "
-                    f"Last good checkpoint: {manager.latest() or 'none'}"
-                )
-            if step % options.log_every_n_steps == 0 or step == options.target_step:
-                now = time.perf_counter()
-                sec_per_step = (now - logged_time) / max(1, step - logged_step)
-                metrics.write(
-                    step,
-                    loss,
-                    rate,
-                    sec_per_step,
-                    model_config.batch_size,
-                    float(model.inception.regularization_loss()),
-                )
-                logged_step, logged_time = step, now
-            due_by_time = (
-                options.save_checkpoint_secs > 0
-                and time.monotonic() - last_save_time >= options.save_checkpoint_secs
+        if self._strategy.num_replicas_in_sync != 1:
+            raise TrainingError(
+                f"each worker has {self._strategy.num_replicas_in_sync} GPUs; cluster training "
+                "runs one replica per worker (give each worker task one GPU)"
             )
-            if (step >= save_at or due_by_time) and step < options.target_step:
-                saved_step = steps.drain()
-                training._save(manager, model, saved_step, options.checkpoint_flag)
-                last_save_time = time.monotonic()
-        step = steps.drain()
-        training._save_at_end(
-            manager, model, step, start_step, saved_step, stop, options.checkpoint_flag
+        return self._strategy
+
+    def step_runner(
+        self, job: training.TrainingJob, model: ShowAndTellModel, train_step: TrainStep
+    ) -> training.StepRunner:
+        """Steps scheduled on the workers, each reading its own worker's pipeline."""
+        assert self._strategy is not None and self._coordinator is not None, "strategy() joins"
+        workers = len(self._cluster.workers)
+        batches = WorkerBatches(
+            job.options, job.model_config, self._strategy, self._coordinator, workers
         )
-    finally:
-        metrics.close()
-        batches.summarise()
-    return step
+
+        @tf.function
+        def worker_step(iterator):
+            return train_step(next(iterator))
+
+        return _ScheduledSteps(
+            self._coordinator,
+            worker_step,
+            batches,
+            global_step=lambda: int(model.global_step.numpy()),
+            window=STEPS_IN_FLIGHT_PER_WORKER * workers,
+            stall=_StallGuard(self._cluster, self._cluster_options.stall_secs),
+            ps=self._cluster.ps,
+        )
 
 
 def _check_cluster_settings(options: TrainOptions, num_workers: int) -> None:
@@ -179,12 +162,8 @@ def _check_cluster_settings(options: TrainOptions, num_workers: int) -> None:
             "--deterministic cannot hold in cluster training: workers apply their steps "
             "in whatever order they finish (run single-node for identical losses)"
         )
-    if options.mixed_precision and options.num_gpus < 1:
-        raise TrainingError("--mixed_precision needs --num_gpus >= 1 (it only helps on GPUs)")
-    try:
-        files = inputs.resolve_files(options.file_patterns)
-    except (FileNotFoundError, inputs.InputDataError) as err:
-        raise TrainingError(f"--input_file_pattern: {err}") from err
+    check_mixed_precision(options)
+    files = resolve_input_files(options)
     if len(files) < num_workers:
         raise TrainingError(
             f"--input_file_pattern matches {len(files)} file(s) but TF_CONFIG names "
@@ -221,54 +200,6 @@ def _join_cluster(
         flush=True,
     )
     return strategy, coordinator
-
-
-class _WorkerBatches(training._Batches):
-    """One input pipeline per worker, each over its own share of the input files.
-
-    The pipelines are built on the workers, so training steps take the iterator
-    as an argument rather than a batch from `next()`. The dropped-caption count
-    stays on the workers and is not reported.
-    """
-
-    def __init__(
-        self,
-        options: TrainOptions,
-        model_config: ModelConfig,
-        strategy: tf.distribute.Strategy,
-        coordinator: tf.distribute.experimental.coordinator.ClusterCoordinator,
-        num_workers: int,
-    ) -> None:
-        self._coordinator = coordinator
-        self._num_workers = num_workers
-        super().__init__(options, model_config, strategy)
-
-    @property
-    def iterator(self):
-        return self._iterator
-
-    def _make_iterator(self) -> Iterator[dict[str, tf.Tensor]]:
-        skip_images = [bad.image for bad in self._skipped]
-
-        def dataset_fn(_: tf.distribute.InputContext) -> tf.data.Dataset:
-            worker = tf.distribute.coordinator.experimental_get_current_worker_index()
-            return inputs.build_dataset(
-                self._options.file_patterns,
-                self._config,
-                is_training=True,
-                seed=self._options.seed,
-                skip_images=skip_images,
-                worker_shard=(self._num_workers, worker),
-            )
-
-        per_worker = self._coordinator.create_per_worker_dataset(
-            lambda: self._strategy.distribute_datasets_from_function(dataset_fn)
-        )
-        return iter(per_worker)
-
-    def recover(self, err: tf.errors.OpError, step: int) -> None:
-        """Name the record behind a failed step, or skip it (--skip_bad_images) and rebuild."""
-        self._skip_or_raise(err, step)
 
 
 class _StallGuard:
@@ -318,7 +249,7 @@ def within(seconds: float, result: Callable[[], T], on_timeout: Callable[[], str
     return outcome["value"]  # type: ignore[return-value]
 
 
-class _Steps:
+class _ScheduledSteps:
     """Keeps training steps scheduled on the workers and hands out their results in order.
 
     `step` counts the steps finished since the start as the chief receives them;
@@ -327,11 +258,13 @@ class _Steps:
     applied runs again elsewhere and may count twice there).
     """
 
+    overlapping_steps = True  # Up to `window` steps run at once on the workers.
+
     def __init__(
         self,
         coordinator: tf.distribute.experimental.coordinator.ClusterCoordinator,
         worker_step: Callable,
-        batches: _WorkerBatches,
+        batches: WorkerBatches,
         global_step: Callable[[], int],
         window: int,
         stall: _StallGuard,
@@ -340,7 +273,7 @@ class _Steps:
         self._coordinator = coordinator
         self._ps = ps
         self._worker_step = worker_step
-        self._batches = batches
+        self.batches = batches
         self._global_step = global_step
         self._window = window
         self._stall = stall
@@ -359,9 +292,7 @@ class _Steps:
                     len(self._pending) < self._window and self.step + len(self._pending) < until
                 ):
                     self._pending.append(
-                        self._coordinator.schedule(
-                            self._worker_step, args=(self._batches.iterator,)
-                        )
+                        self._coordinator.schedule(self._worker_step, args=(self.batches.iterator,))
                     )
                 value = self._pending.popleft()
                 loss, rate = self._stall.wait(value.fetch, f"training step {self.step + 1}")
@@ -393,4 +324,4 @@ class _Steps:
             raise TrainingError(
                 f"training step {step} failed: {inputs.tf_error_message(err)}"
             ) from err
-        self._batches.recover(err, self.step)
+        self.batches.recover(err, self.step)

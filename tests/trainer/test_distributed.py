@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from im2txt.distributed import within
-from im2txt.training import TrainingError
+from im2txt.train_options import TrainingError
 
 
 def test_within_returns_the_result_in_time() -> None:

@@ -1,4 +1,5 @@
-"""The trainer's own failure handling, without a training run (im2txt/im2txt/training.py).
+"""The trainer's own failure handling, without a training run (im2txt/im2txt/training.py,
+train_options.py, local_training.py).
 
 The end-to-end matrix is tests/trainer/scripts/test_trainer_faults.py; these pin the pieces
 that turn OS and TensorFlow errors into messages naming the folder or step.
@@ -12,7 +13,7 @@ import signal
 import pytest
 import tensorflow as tf
 
-from im2txt import training
+from im2txt import local_training, train_options, training
 from im2txt.checkpointing import CheckpointManager
 from im2txt.stop_request import StopRequest
 
@@ -26,14 +27,14 @@ class _Model:
 
 def test_failed_save_names_output_dir_and_the_intact_checkpoint(tmp_path, monkeypatch) -> None:
     manager = CheckpointManager(str(tmp_path))
-    first = training._save(manager, _Model(), 1, "output_dir")
+    first = training.save_checkpoint(manager, _Model(), 1, "output_dir")
 
     def disk_full(**kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tf.raw_ops, "SaveV2", disk_full)
-    with pytest.raises(training.TrainingError) as caught:
-        training._save(manager, _Model(), 2, "output_dir")
+    with pytest.raises(train_options.TrainingError) as caught:
+        training.save_checkpoint(manager, _Model(), 2, "output_dir")
     message = str(caught.value)
     assert f"global step 2 in output_dir {tmp_path}" in message
     assert "No space left on device" in message and f"{first}, is intact" in message
@@ -42,13 +43,13 @@ def test_failed_save_names_output_dir_and_the_intact_checkpoint(tmp_path, monkey
 def test_folder_under_a_file_is_named(tmp_path) -> None:
     blocker = tmp_path / "afile"
     blocker.write_text("")
-    with pytest.raises(training.TrainingError, match=f"log_dir {blocker}/log is not writable"):
-        training.ensure_writable(str(blocker / "log"), "log_dir")
+    with pytest.raises(train_options.TrainingError, match=f"log_dir {blocker}/log is not writable"):
+        train_options.ensure_writable(str(blocker / "log"), "log_dir")
 
 
 def test_stale_write_probe_of_a_killed_job_is_removed(tmp_path) -> None:
     (tmp_path / ".write-probe-99999").write_text("ok")
-    training.ensure_writable(str(tmp_path), "output_dir")
+    train_options.ensure_writable(str(tmp_path), "output_dir")
     assert os.listdir(tmp_path) == []
 
 
@@ -62,7 +63,7 @@ def test_stop_request_records_sigterm_and_restores_the_handler() -> None:
 
 
 def test_train_stopped_before_it_starts_touches_nothing(tmp_path, capsys) -> None:
-    options = training.TrainOptions(
+    options = train_options.TrainOptions(
         file_patterns=[str(tmp_path / "missing-*")],
         inception_checkpoint=None,
         output_dir=str(tmp_path / "output"),
@@ -71,6 +72,6 @@ def test_train_stopped_before_it_starts_touches_nothing(tmp_path, capsys) -> Non
     )
     with StopRequest() as stop:
         stop.requested = True
-        assert training.train(options, None, None, stop) == 0
+        assert local_training.train(options, None, None, stop) == 0
     assert "SIGTERM received before training started" in capsys.readouterr().out
     assert os.listdir(tmp_path) == []
