@@ -1,6 +1,6 @@
 """Every default of the harness's settings, in one place.
 
-The command line, `Plan`, `JobSpec`, the backends and the checks all read them here,
+The command line, `Plan`, `PhaseCommand`, the backends and the checks all read them here,
 so a validation asked for from Python is the one `uai-harness validate` runs.
 """
 

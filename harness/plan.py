@@ -12,7 +12,6 @@ import dataclasses
 from pathlib import Path
 
 from harness.baseline import load_baseline
-from harness.cluster import ClusterSpec
 from harness.defaults import (
     LOSS_TOLERANCE,
     PHASE_TIMEOUT_S,
@@ -22,6 +21,7 @@ from harness.defaults import (
     SPEED_TOLERANCE,
     default_profile,
 )
+from harness.distributed_mode import ClusterSpec
 from harness.inputs import DataSample, PretrainedFile, inspect_data, inspect_pretrained
 from harness.job import LossSettings
 from harness.jobshapes import EPOCHS, PLATFORM_EXAMPLE_PARAMS, STEP_FLAGS, unit_of

@@ -1,6 +1,6 @@
 """Ways to run a job against a platform root: a local subprocess or a container."""
 
-from harness.backends.base import Backend, BackendError, JobSpec, RunOutcome
+from harness.backends.base import Backend, BackendError, PhaseCommand, RunOutcome
 from harness.backends.local import LocalBackend
 
-__all__ = ["Backend", "BackendError", "JobSpec", "LocalBackend", "RunOutcome"]
+__all__ = ["Backend", "BackendError", "PhaseCommand", "LocalBackend", "RunOutcome"]

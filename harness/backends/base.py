@@ -25,7 +25,7 @@ class BackendError(RuntimeError):
 
 
 @dataclasses.dataclass(frozen=True)
-class JobSpec:
+class PhaseCommand:
     """One invocation of a job entry point: the file and its own parameters (words or
     typed text, run through the shell line as the platform runs them)."""
 
@@ -179,7 +179,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def start(
         self,
-        job: JobSpec,
+        job: PhaseCommand,
         root: PlatformRoot,
         log_path: Path,
         on_line: LogSink | None = None,
@@ -189,7 +189,7 @@ class Backend(abc.ABC):
         of a cluster when `task` is given."""
 
     def run(
-        self, job: JobSpec, root: PlatformRoot, log_path: Path, on_line: LogSink | None = None
+        self, job: PhaseCommand, root: PlatformRoot, log_path: Path, on_line: LogSink | None = None
     ) -> RunOutcome:
         """Run `job` to its end (or its time limit)."""
         return self.start(job, root, log_path, on_line).finish(job.timeout_s)

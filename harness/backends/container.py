@@ -31,8 +31,8 @@ from harness.backends import daemon
 from harness.backends.base import (
     Backend,
     FinishedJob,
-    JobSpec,
     LogSink,
+    PhaseCommand,
     PhaseLog,
     RunningJob,
     RunOutcome,
@@ -229,7 +229,7 @@ class DockerBackend(Backend):
 
     def start(
         self,
-        job: JobSpec,
+        job: PhaseCommand,
         root: PlatformRoot,
         log_path: Path,
         on_line: LogSink | None = None,

@@ -27,8 +27,8 @@ from harness.backends import sandbox
 from harness.backends.base import (
     Backend,
     FinishedJob,
-    JobSpec,
     LogSink,
+    PhaseCommand,
     PhaseLog,
     RunningJob,
     RunOutcome,
@@ -98,7 +98,7 @@ class LocalBackend(Backend):
 
     def start(
         self,
-        job: JobSpec,
+        job: PhaseCommand,
         root: PlatformRoot,
         log_path: Path,
         on_line: LogSink | None = None,

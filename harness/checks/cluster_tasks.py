@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from harness.checks.phases import TRAIN
-from harness.cluster import CHIEF_TASK
+from harness.distributed_mode import CHIEF_TASK
 from harness.record import CheckResult
 
 if TYPE_CHECKING:

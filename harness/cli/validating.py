@@ -68,7 +68,7 @@ def _build_job_image(code_path: Path, gpu: bool) -> str:
 
 
 def _plan(args: argparse.Namespace):
-    from harness.cluster import ClusterSpec
+    from harness.distributed_mode import ClusterSpec
     from harness.job import LossSettings
     from harness.scenario import Plan
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from harness.backends.base import Backend
 from harness.checks.pretrained_restore import RestoreValues
-from harness.cluster import TaskOutcome
 from harness.contract import PlatformRoot
+from harness.distributed_mode import TaskOutcome
 from harness.job import JobOutput, ModelFile
 from harness.plan import Plan, Preflight
 from harness.profiles import ModelCheckInputs, Profile

@@ -9,13 +9,13 @@ import shutil
 from pathlib import Path
 
 from harness import snapshot
-from harness.cluster import CHIEF_TASK
 from harness.contract import (
     CONTAINER_DATA_DIR,
     CONTAINER_WORK_DIR,
     PlatformRoot,
     job_path_in_container,
 )
+from harness.distributed_mode import CHIEF_TASK
 from harness.scenario.context import RunContext
 
 

@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.backends.base import JobSpec, RunOutcome
-from harness.cluster import CHIEF_TASK, TaskOutcome, run_cluster
+from harness.backends.base import PhaseCommand, RunOutcome
 from harness.contract import PlatformRoot
 from harness.diagnoses import diagnose
+from harness.distributed_mode import CHIEF_TASK, TaskOutcome, run_cluster
 from harness.job import NO_LOSSES, JobOutput, LossSeries, PhaseMark
 from harness.params import JobParams
 from harness.record import PhaseRecord
@@ -102,7 +102,7 @@ class PhaseRunner:
             stamped.append((time.time(), line))
             ctx.reporter.line(line)
 
-        job = JobSpec(
+        job = PhaseCommand(
             mainfile=launch.mainfile,
             train_params=launch.params,
             num_gpus=ctx.plan.num_gpus,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.backends.base import JobSpec
+from harness.backends.base import PhaseCommand
 from harness.cli import build_parser
 from harness.defaults import LOSS_TOLERANCE, PHASE_TIMEOUT_S, SPEED_TOLERANCE
 from harness.plan import Plan
@@ -17,6 +17,6 @@ def test_the_profile_is_none_with_data_as_on_the_command_line(tmp_path) -> None:
 def test_the_cli_plan_and_job_share_their_defaults() -> None:
     args = build_parser().parse_args(["validate"])
     plan = Plan()
-    assert args.timeout == plan.timeout_s == JobSpec().timeout_s == PHASE_TIMEOUT_S
+    assert args.timeout == plan.timeout_s == PhaseCommand().timeout_s == PHASE_TIMEOUT_S
     assert args.loss_tolerance == plan.loss_tolerance == LOSS_TOLERANCE
     assert args.speed_tolerance == plan.speed_tolerance == SPEED_TOLERANCE

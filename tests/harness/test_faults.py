@@ -25,7 +25,7 @@ import requests
 import urllib3
 
 from harness.backends import daemon
-from harness.backends.base import JobSpec
+from harness.backends.base import PhaseCommand
 from harness.backends.container import DockerBackend, DockerError
 from harness.backends.local import LocalBackend
 from harness.cli import main
@@ -242,7 +242,7 @@ def _docker_run(tmp_path: Path, script: dict, client: FakeClient | None = None, 
     backend = DockerBackend("fake:1", client=client)
     root = PlatformRoot.create(parent=tmp_path)
     backend.prepare(root)
-    outcome = backend.run(JobSpec(**job), root, tmp_path / "logs" / "train.log")
+    outcome = backend.run(PhaseCommand(**job), root, tmp_path / "logs" / "train.log")
     return outcome, client, root
 
 
@@ -711,7 +711,7 @@ def test_job_containers_are_isolated_and_get_no_host_environment(tmp_path, monke
     root = PlatformRoot.create(parent=tmp_path)
     backend.prepare(root)
     backend.probe(["/bin/bash", "-c", "test -x /usr/bin/python"])
-    backend.run(JobSpec(), root, tmp_path / "train.log")
+    backend.run(PhaseCommand(), root, tmp_path / "train.log")
     backend.read_code("evaluate.py")
     backend.environment()
     requests_made = client.containers.created
@@ -733,7 +733,7 @@ def test_local_job_gets_no_host_secrets(tmp_path, fake_code, monkeypatch) -> Non
     root = PlatformRoot.create(parent=tmp_path)
     backend = LocalBackend(fake_code)
     backend.prepare(root)
-    outcome = backend.run(JobSpec(train_params=(PATTERN,)), root, tmp_path / "train.log")
+    outcome = backend.run(PhaseCommand(train_params=(PATTERN,)), root, tmp_path / "train.log")
     assert outcome.succeeded, outcome.log_text
     assert "HOSTSECRET" not in outcome.log_text
     assert "AWS_SECRET_ACCESS_KEY" not in outcome.log_text

@@ -3,7 +3,7 @@ kept in step, so the shell line and the harness read the same parameters."""
 
 from __future__ import annotations
 
-from harness.backends.base import JobSpec
+from harness.backends.base import PhaseCommand
 from harness.params import JobParams
 from harness.plan import Plan
 
@@ -19,13 +19,13 @@ def test_with_flag_sets_the_words_and_the_typed_text_alike() -> None:
 def test_words_stay_words_and_are_quoted_into_the_shell_line() -> None:
     params = JobParams(("--x=$HOME",)).with_flag("y", 1)
     assert params.text is None and params.shell_specials() == []
-    assert "'--x=$HOME' --y=1" in JobSpec(train_params=params).shell()
+    assert "'--x=$HOME' --y=1" in PhaseCommand(train_params=params).shell()
 
 
 def test_typed_text_is_pasted_as_typed() -> None:
     params = JobParams.typed("--x=$HOME --flag")
     assert params.shell_specials() == ["--x=$HOME"] and params.boolean("flag") is True
-    assert "train.py --x=$HOME --flag --work_dir" in JobSpec(train_params=params).shell()
+    assert "train.py --x=$HOME --flag --work_dir" in PhaseCommand(train_params=params).shell()
 
 
 def test_plan_takes_words_or_text() -> None:
@@ -37,7 +37,7 @@ def test_plan_takes_words_or_text() -> None:
 
 
 def test_the_plan_reads_back_the_record_section_it_writes(tmp_path) -> None:
-    from harness.cluster import ClusterSpec
+    from harness.distributed_mode import ClusterSpec
 
     plan = Plan(
         train_params="--number_of_steps=5 --x='a b'",

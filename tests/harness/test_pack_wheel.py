@@ -25,7 +25,7 @@ PROBE = textwrap.dedent(
     import json, pathlib, tempfile
     import harness
     from harness import resources
-    from harness.images.job import job_context
+    from harness.images.job_image import job_context
     code = resources.default_code_path()
     context = pathlib.Path(tempfile.mkdtemp())
     job_context(code, "cpu", context)

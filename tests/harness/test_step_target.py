@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import ClusterSpec
+from harness.distributed_mode import ClusterSpec
 from harness.jobshapes import PLATFORM_EXAMPLE_PARAMS
 from harness.params import JobParams
 from harness.scenario import QUICK_PARAMS, QUICK_STEPS, Plan, inspect

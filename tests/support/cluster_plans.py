@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.cluster import ClusterSpec
+from harness.distributed_mode import ClusterSpec
 from harness.record import NOT_APPLICABLE, PASSED
 from harness.scenario import QUICK_PARAMS, Plan
 

@@ -30,21 +30,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
 
+from harness.checks import registry
 from harness.contract import PlatformRoot, job_command
 from harness.params import JobParams, split_params
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED, WARNING
 
 JOBS_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "jobs"
 NA = NOT_APPLICABLE
-# Every check the harness plans for a job outside the im2txt profile, in order.
-GENERIC = (
-    "image_contract",
-    "path_contract",
-    "pretrained_restore",
-    "loss_decrease",
-    "resume",
-    "reproducible",
-)
+# Every check the harness plans for a single-node job outside the im2txt profile, in order.
+GENERIC = registry.names(registry.IMAGE) + registry.names(registry.GENERIC)
 _OUTPUT_CREATED = "        tf.io.gfile.makedirs(FLAGS.output_dir)\n"
 
 

@@ -17,7 +17,7 @@ import uuid
 import docker
 import pytest
 
-from harness.backends.base import JobSpec
+from harness.backends.base import PhaseCommand
 from harness.backends.container import DockerBackend, DockerError
 from harness.cli import main
 from harness.contract import HARNESS_ENV, PlatformRoot
@@ -151,7 +151,9 @@ def test_container_gets_only_the_harness_environment(client, tiny_image, tmp_pat
     backend = DockerBackend(tiny_image)
     root = PlatformRoot.create(parent=tmp_path)
     backend.prepare(root)
-    outcome = backend.run(JobSpec(train_params=("--fake_mode=env",)), root, tmp_path / "env.log")
+    outcome = backend.run(
+        PhaseCommand(train_params=("--fake_mode=env",)), root, tmp_path / "env.log"
+    )
     assert outcome.succeeded, outcome.log_text
     assert "HOSTSECRET" not in outcome.log_text
     (line,) = [line for line in outcome.log_text.splitlines() if line.startswith("env:")]
@@ -172,7 +174,7 @@ def test_parallel_runs_keep_their_own_containers_and_outputs(client, tiny_image,
     def run(root: PlatformRoot) -> None:
         backend = DockerBackend(tiny_image)
         backend.prepare(root)
-        outcomes[root.root] = backend.run(JobSpec(), root, root.root / "train.log")
+        outcomes[root.root] = backend.run(PhaseCommand(), root, root.root / "train.log")
 
     threads = [threading.Thread(target=run, args=(root,)) for root in roots]
     for thread in threads:

@@ -18,7 +18,7 @@ from rich.console import Console
 from harness import resources
 from harness.images import base, wheelhouse
 from harness.images.errors import ImageBuildError
-from harness.images.job import job_context
+from harness.images.job_image import job_context
 from harness.images.progress import ConsoleProgress, SilentProgress, run_streamed
 
 
@@ -339,7 +339,7 @@ def test_validate_with_docker_and_no_image_builds_the_job_image(tmp_path, monkey
     from harness.backends import container
     from harness.cli import build_parser
     from harness.cli.validating import _backend
-    from harness.images.job import BuiltImage
+    from harness.images.job_image import BuiltImage
 
     built = []
 

@@ -1,4 +1,4 @@
-"""The platform's distributed mode in the harness (harness/cluster.py, checks/cluster.py),
+"""The platform's distributed mode in the harness (harness/distributed_mode.py, checks/cluster_tasks.py),
 driven with a tiny fake job: each task reads its TF_CONFIG; the chief trains and exits,
 servers wait until they are stopped."""
 
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from harness import cluster as cluster_module
-from harness.backends.base import JobSpec
+from harness.backends.base import PhaseCommand
 from harness.backends.local import LocalBackend
 from harness.checks.cluster_tasks import check_cluster_tasks
 from harness.checks.path_contract import task_output_problems
-from harness.cluster import ClusterSpec, run_cluster
 from harness.contract import PlatformRoot
+from harness.distributed_mode import ClusterSpec, run_cluster
 from harness.record import FAILED, NOT_APPLICABLE, PASSED, WARNING
 from harness.scenario import Plan, validate
 
@@ -91,7 +91,7 @@ def _run(tmp_path: Path, fake_code: Path, *params: str) -> dict:
         backend.prepare(roots[name])
     ready = tmp_path / "ready"
     ready.mkdir()
-    job = JobSpec(train_params=(f"--ready_dir={ready}", *params), timeout_s=60)
+    job = PhaseCommand(train_params=(f"--ready_dir={ready}", *params), timeout_s=60)
     return run_cluster(backend, spec, job, roots, tmp_path / "logs")
 
 

@@ -14,7 +14,7 @@ import json
 import re
 from pathlib import Path
 
-from harness.backends.base import Backend, JobSpec, LogSink, RunningJob, RunOutcome, TaskSpec
+from harness.backends.base import Backend, LogSink, PhaseCommand, RunningJob, RunOutcome, TaskSpec
 from harness.contract import CHIEF, TASK_TYPES, PlatformRoot, tf_config
 
 CHIEF_TASK = f"{CHIEF}-0"  # the chief task's name: its phase outcome is the phase's
@@ -80,7 +80,7 @@ class TaskOutcome:
 def run_cluster(
     backend: Backend,
     spec: ClusterSpec,
-    job: JobSpec,
+    job: PhaseCommand,
     roots: dict[str, PlatformRoot],
     log_dir: Path,
     on_line: LogSink | None = None,
