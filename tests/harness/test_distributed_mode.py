@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cluster as cluster_module
+from harness import distributed_mode as cluster_module
 from harness.backends.base import PhaseCommand
 from harness.backends.local import LocalBackend
 from harness.checks.cluster_tasks import check_cluster_tasks
