@@ -45,13 +45,7 @@ def check_cluster_tasks(
         f"all {len(tasks)} tasks started; the chief {chief} finished; "
         f"{sum(stopped for _, stopped, _ in tasks.values())} stopped after it"
     )
-    return CheckResult.from_findings(
-        NAME,
-        problems,
-        warnings,
-        message,
-        evidence=evidence,
-    )
+    return CheckResult.from_findings(NAME, problems, warnings, message, evidence=evidence)
 
 
 def judge(evidence: Evidence) -> CheckResult:

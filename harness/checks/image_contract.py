@@ -74,9 +74,4 @@ def check_image_contract(
         f"{PLATFORM_PYTHON} imports {lines[-1] if lines else 'tensorflow'}; "
         f"{CONTAINER_WORK_DIR}/{mainfile} exists"
     )
-    return CheckResult.judged(
-        NAME,
-        not problems,
-        message,
-        evidence=evidence,
-    )
+    return CheckResult.judged(NAME, not problems, message, evidence=evidence)

@@ -57,12 +57,7 @@ def check_loss_decrease(
     evidence: dict = {"steps": len(steps), "source": source, "required_drop": required_drop}
 
     def result(passed: bool, message: str) -> CheckResult:
-        return CheckResult.judged(
-            NAME,
-            passed,
-            message,
-            evidence=evidence,
-        )
+        return CheckResult.judged(NAME, passed, message, evidence=evidence)
 
     bad = [s for s in steps if not math.isfinite(losses[s])]
     if bad:

@@ -173,13 +173,7 @@ def check_pretrained_restore(
         evidence["earliest_checkpoint"] = early_name
 
     def result(problems: list[str], advice: list[str], message: str) -> CheckResult:
-        return CheckResult.from_findings(
-            NAME,
-            problems,
-            advice,
-            message,
-            evidence=evidence,
-        )
+        return CheckResult.from_findings(NAME, problems, advice, message, evidence=evidence)
 
     if saved is None:
         return result(["the job saved no model to compare with the pretrained file"], [], "")

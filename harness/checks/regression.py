@@ -132,13 +132,7 @@ def check_regression(
         "checks_lost": lost,
     }
     message = f"as good as {baseline_name}: {loss_text}; {speed_text}; same outputs; {version_note}"
-    return CheckResult.from_findings(
-        NAME,
-        problems,
-        [],
-        message,
-        evidence=evidence,
-    )
+    return CheckResult.from_findings(NAME, problems, [], message, evidence=evidence)
 
 
 def judge(evidence: Evidence) -> CheckResult:

@@ -64,9 +64,4 @@ def check_reproducible(
         message, passed = "the two runs logged different steps", False
     else:
         message, passed = f"{result.steps_compared} logged losses agree {mode}", True
-    return CheckResult.judged(
-        NAME,
-        passed,
-        message,
-        evidence=evidence,
-    )
+    return CheckResult.judged(NAME, passed, message, evidence=evidence)

@@ -216,13 +216,7 @@ def check_resume(
     }
 
     def result(problems: list[str], advice: list[str], message: str) -> CheckResult:
-        return CheckResult.from_findings(
-            name,
-            problems,
-            advice,
-            message,
-            evidence=evidence,
-        )
+        return CheckResult.from_findings(name, problems, advice, message, evidence=evidence)
 
     if rerun.first_step is None:
         saved = ", ".join(rerun.saved[:3]) or "nothing"

@@ -56,12 +56,7 @@ def check_image_dependence(
     }
 
     def result(passed: bool, message: str) -> CheckResult:
-        return CheckResult.judged(
-            NAME,
-            passed,
-            message,
-            evidence=evidence,
-        )
+        return CheckResult.judged(NAME, passed, message, evidence=evidence)
 
     if perplexity_true is None or perplexity_shuffled is None:
         return result(False, "evaluation printed no 'Perplexity = X' to compare")
