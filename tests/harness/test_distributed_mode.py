@@ -1,4 +1,4 @@
-"""The platform's distributed mode in the harness (harness/distributed_mode.py, checks/cluster_tasks.py),
+"""The platform's distributed mode in the harness (distributed_mode.py, cluster_tasks.py),
 driven with a tiny fake job: each task reads its TF_CONFIG; the chief trains and exits,
 servers wait until they are stopped."""
 
