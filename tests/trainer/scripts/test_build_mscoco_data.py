@@ -18,6 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from im2txt import mscoco_captions
+
 SCRIPT = Path(bmd.__file__)
 
 # Captions drawn from few words, so several pass min_word_count=2 and some do not.
@@ -91,10 +93,10 @@ def _read_records(pattern: str) -> list[dict]:
 
 
 def test_tokenize_caption_treebank_without_nltk_data() -> None:
-    assert bmd.tokenize_caption("A man's dog, running.") == [
+    assert mscoco_captions.tokenize_caption("A man's dog, running.") == [
         "<S>", "a", "man", "'s", "dog", ",", "running", ".", "</S>",
     ]  # fmt: skip
-    assert bmd.tokenize_caption("Two dogs. One cat!\n", "<s>", "</s>") == [
+    assert mscoco_captions.tokenize_caption("Two dogs. One cat!\n", "<s>", "</s>") == [
         "<s>", "two", "dogs", ".", "one", "cat", "!", "</s>",
     ]  # fmt: skip
 
@@ -102,7 +104,7 @@ def test_tokenize_caption_treebank_without_nltk_data() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.text(alphabet="aBcXyZ019 .,!?;:-()&$%\t\n", max_size=60))
 def test_tokenize_caption_keeps_every_character(caption: str) -> None:
-    tokens = bmd.tokenize_caption(caption)
+    tokens = mscoco_captions.tokenize_caption(caption)
     assert tokens[0] == "<S>" and tokens[-1] == "</S>"
     assert all(token and not any(c.isspace() for c in token) for token in tokens)
     assert "".join(tokens[1:-1]) == "".join(caption.lower().split())
@@ -140,7 +142,9 @@ def test_any_caption_record_round_trips(image_id: int, image: bytes, words: list
 
 
 def test_create_vocab_counts_sorts_and_applies_min_count() -> None:
-    captions = [bmd.tokenize_caption(c) for c in ["a dog", "a cat", "a dog runs", "the dog"]]
+    captions = [
+        mscoco_captions.tokenize_caption(c) for c in ["a dog", "a cat", "a dog runs", "the dog"]
+    ]
     word_counts = bmd.create_vocab(captions, min_word_count=2)
     assert word_counts == [("<S>", 4), ("</S>", 4), ("a", 3), ("dog", 3)]
 
@@ -198,7 +202,7 @@ def test_convert_end_to_end(
         path, captions = sources[record["image_id"]]
         assert record["image_id"] != 2
         assert record["data"] == path.read_bytes()
-        assert record["words"] in [bmd.tokenize_caption(c) for c in captions]
+        assert record["words"] in [mscoco_captions.tokenize_caption(c) for c in captions]
         assert record["ids"] == [ids.get(w, len(ids)) for w in record["words"]]
     train_pairs = {(r["image_id"], tuple(r["words"])) for r in splits["train"]}
     assert len(train_pairs) == 2 * 19  # One record per (image, caption).
