@@ -66,10 +66,12 @@ class LocalBackend(Backend):
         # Said once, by whoever shows progress: how the job is isolated, and what is not.
         self.isolation = (
             "sandbox: bubblewrap (host read-only, /data as the platform mounts it, private "
-            "/tmp and $HOME per phase, no network)"
+            "/tmp and $HOME per phase, no network, an unprivileged user namespace without "
+            "capabilities, a seccomp filter)"
             if self.sandboxed
             else f"no sandbox ({reason}): the job runs on the host with a private TMPDIR and "
-            "HOME per phase; writes elsewhere outside the platform root go unseen"
+            f"HOME per phase; not enforced: {sandbox.NOT_ENFORCED}, and writes elsewhere "
+            "outside the platform root go unseen"
         )
 
     def prepare(self, root: PlatformRoot) -> list[str]:
@@ -110,10 +112,11 @@ class LocalBackend(Backend):
         if task is not None:
             env["TF_CONFIG"] = task.tf_config
         line = job.shell(self.paths(root), self.python)
+        passed: tuple[int, ...] = ()  # the seccomp program's pipe, closed once bwrap has it
         if self.sandboxed:  # cluster tasks reach each other on the host's loopback
-            command = sandbox.wrap(
-                ["/bin/bash", "-c", line], root, scratch, self.python, task is not None
-            )
+            passed = (seccomp_fd := sandbox.filter_fd(),)
+            shell = ["/bin/bash", "-c", line]
+            command = sandbox.wrap(shell, root, scratch, self.python, seccomp_fd, task is not None)
         else:
             tmp, home = sandbox.scratch_folders(scratch)
             env.update(TMPDIR=str(tmp), HOME=str(home))
@@ -131,6 +134,7 @@ class LocalBackend(Backend):
                 text=True,
                 errors="replace",
                 start_new_session=True,
+                pass_fds=passed,
             )
         except OSError as err:  # no such interpreter, work_dir gone, too many processes
             error = f"cannot start {command[0]}: {err}"
@@ -139,6 +143,9 @@ class LocalBackend(Backend):
             return FinishedJob(
                 RunOutcome(command, -1, 0.0, log_path, backend=self.name, error=error)
             )
+        finally:
+            for fd in passed:
+                os.close(fd)
         pump = threading.Thread(target=_pump, args=(process.stdout, log, on_line), daemon=True)
         pump.start()
         shown = ["/bin/bash", "-c", line]  # the record shows the platform's line, not bwrap's
