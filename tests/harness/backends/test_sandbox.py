@@ -1,10 +1,14 @@
-"""The sandbox shows the job the interpreter it runs with, and nothing else of /tmp."""
+"""The sandbox shows the job the interpreter it runs with, and nothing else of /tmp; where
+none can be made the run says what is not enforced, and `--sandbox` refuses to run.
+(What the job cannot do inside it: test_escapes.py.)"""
 
 from __future__ import annotations
 
 import sys
 
-from harness.backends import sandbox
+from harness.backends import sandbox, seccomp
+from harness.backends.local import LocalBackend
+from harness.cli import main
 
 
 def test_package_folders_a_pth_line_adds_are_visible_read_only(tmp_path, monkeypatch) -> None:
@@ -19,3 +23,33 @@ def test_package_folders_a_pth_line_adds_are_visible_read_only(tmp_path, monkeyp
     pairs = list(zip(binds[::3], binds[1::3], binds[2::3], strict=True))
     assert ("--ro-bind", str(elsewhere), str(elsewhere)) in pairs
     assert not any(str(unrelated) in arg for arg in binds)
+
+
+def test_the_filter_is_built_for_both_architectures_with_every_denied_call() -> None:
+    for machine in ("x86_64", "aarch64"):
+        program = seccomp.program(machine)
+        assert len(program) % 8 == 0  # struct sock_filter: 8 bytes each
+        # The arch check, a load of the number, one jump per denied call, and the rest.
+        assert len(program) // 8 > len(seccomp.DENIED) + 10
+
+
+def test_where_no_sandbox_can_be_made_the_note_says_what_is_not_enforced(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(sandbox, "unavailable", lambda: "no user namespaces here")
+    backend = LocalBackend(tmp_path)
+    assert not backend.sandboxed
+    assert "no user namespaces here" in backend.isolation
+    assert sandbox.NOT_ENFORCED in backend.isolation
+
+
+def test_dash_dash_sandbox_refuses_to_run_without_one(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sandbox, "unavailable", lambda: "no user namespaces here")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "train.py").write_text("print('trained')\n")
+    out = tmp_path / "runs"
+    assert main(["validate", "--code-path", str(code), "--sandbox", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == ["error: --sandbox: no user namespaces here"]
+    assert not out.exists()
