@@ -26,32 +26,23 @@ DENIED = (
     "swapon swapoff reboot acct quotactl lookup_dcookie vhangup"
 ).split()
 X86_ONLY = ("iopl", "ioperm")
+_MACHINES = ("x86_64", "aarch64")
+# Each call's number on x86_64 and on aarch64 (from Linux 5.1 on, new calls share one).
 _NUMBERS = {
-    "x86_64": {
-        "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "unshare": 272,
-        "setns": 308, "open_by_handle_at": 304, "name_to_handle_at": 303, "ptrace": 101,
-        "process_vm_readv": 310, "process_vm_writev": 311, "add_key": 248,
-        "request_key": 249, "keyctl": 250, "init_module": 175, "finit_module": 313,
-        "delete_module": 176, "kexec_load": 246, "kexec_file_load": 320, "bpf": 321,
-        "perf_event_open": 298, "userfaultfd": 323, "swapon": 167, "swapoff": 168,
-        "reboot": 169, "acct": 163, "quotactl": 179, "lookup_dcookie": 212, "vhangup": 153,
-        "iopl": 172, "ioperm": 173, "clone": 56, "ioctl": 16,
-    },
-    "aarch64": {
-        "mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51, "unshare": 97,
-        "setns": 268, "open_by_handle_at": 265, "name_to_handle_at": 264, "ptrace": 117,
-        "process_vm_readv": 270, "process_vm_writev": 271, "add_key": 217,
-        "request_key": 218, "keyctl": 219, "init_module": 105, "finit_module": 273,
-        "delete_module": 106, "kexec_load": 104, "kexec_file_load": 294, "bpf": 280,
-        "perf_event_open": 241, "userfaultfd": 282, "swapon": 224, "swapoff": 225,
-        "reboot": 142, "acct": 89, "quotactl": 60, "lookup_dcookie": 18, "vhangup": 58,
-        "clone": 220, "ioctl": 29,
-    },
+    "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41), "chroot": (161, 51),
+    "open_tree": (428, 428), "move_mount": (429, 429), "fsopen": (430, 430),
+    "fsconfig": (431, 431), "fsmount": (432, 432), "fspick": (433, 433),
+    "mount_setattr": (442, 442), "unshare": (272, 97), "setns": (308, 268),
+    "open_by_handle_at": (304, 265), "name_to_handle_at": (303, 264), "ptrace": (101, 117),
+    "process_vm_readv": (310, 270), "process_vm_writev": (311, 271), "add_key": (248, 217),
+    "request_key": (249, 218), "keyctl": (250, 219), "init_module": (175, 105),
+    "finit_module": (313, 273), "delete_module": (176, 106), "kexec_load": (246, 104),
+    "kexec_file_load": (320, 294), "bpf": (321, 280), "perf_event_open": (298, 241),
+    "userfaultfd": (323, 282), "swapon": (167, 224), "swapoff": (168, 225),
+    "reboot": (169, 142), "acct": (163, 89), "quotactl": (179, 60),
+    "lookup_dcookie": (212, 18), "vhangup": (153, 58), "iopl": (172, None),
+    "ioperm": (173, None), "clone": (56, 220), "clone3": (435, 435), "ioctl": (16, 29),
 }  # fmt: skip
-# The same on every architecture since Linux 5.1's unified numbering.
-for _table in _NUMBERS.values():
-    _table.update(open_tree=428, move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433)
-    _table.update(clone3=435, mount_setattr=442)
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _X32_BIT = 0x40000000  # x86_64's x32 ABI: the same calls under other numbers
 # clone() with any CLONE_NEW* flag (ns, cgroup, uts, ipc, user, pid, net) makes a namespace.
@@ -68,13 +59,14 @@ _NR, _ARCH, _ARG0, _ARG1 = 0, 4, 16, 24  # struct seccomp_data offsets (low word
 
 def supported() -> bool:
     """Whether a filter can be built for this machine's architecture."""
-    return platform.machine() in _NUMBERS
+    return platform.machine() in _MACHINES
 
 
 def program(machine: str | None = None) -> bytes:
     """The filter for `machine` (this one's by default) as `struct sock_filter`s."""
     machine = machine or platform.machine()
-    numbers = _NUMBERS[machine]
+    column = _MACHINES.index(machine)
+    numbers = {name: pair[column] for name, pair in _NUMBERS.items()}
     denied = [*DENIED, *(X86_ONLY if machine == "x86_64" else ())]
     code: list[tuple[int, str | None, int]] = [  # (opcode, jump label or None, k)
         (_LD_ABS, None, _ARCH),
