@@ -3,8 +3,10 @@ as a probe job (tests/support/escapes.py) run natively, where it must work (so t
 is known to try for real), and through the local backend, where it must be contained -
 in the style of gVisor's tests, which run each case natively and sandboxed.
 
-Native runs need root (CI is); sandboxed ones are marked `sandbox`. Each probe is a
-tenth of a second of plain Python: the suite costs seconds.
+Native runs need root (CI is); sandboxed ones are marked `sandbox`. The last test runs
+probes under the seccomp filter alone, as root with every capability, so what it denies
+is known to be denied by the filter and not only by the dropped capabilities. Each probe
+is a tenth of a second of plain Python: the suite costs seconds.
 """
 
 from __future__ import annotations
@@ -218,3 +220,32 @@ def test_a_double_forked_daemon_is_dead_when_the_job_ends(tmp_path, mode) -> Non
     if mode == "no-sandbox":
         with pytest.raises(ProcessLookupError):  # dead and reaped, not a zombie
             os.kill(report["daemon"], 0)
+
+
+@as_root
+@pytest.mark.sandbox
+@pytest.mark.parametrize("probe", ["identity", "syscalls", "open_by_handle"])
+def test_the_filter_alone_denies_them_to_root_with_every_capability(tmp_path, shown, probe) -> None:
+    # bwrap as root without a user namespace keeps every capability: only the filter
+    # stands between the probe and mount or open_by_handle_at (in bwrap's own mount
+    # namespace, so nothing it might mount shows on the host).
+    code = write_probe(tmp_path / "code", probe)
+    hidden = tmp_path / "hidden.txt"
+    hidden.write_text("host secret")
+    handle, kind = _file_handle(hidden)
+    params = [f"--target={tmp_path}", f"--handle={handle}", f"--handle_type={kind}"]
+    params += [f"--mount={tmp_path}", f"--output_dir={tmp_path}"]
+    fd = sandbox.filter_fd()
+    try:
+        bwrap = ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--seccomp", str(fd)]
+        command = [*bwrap, sys.executable, str(code / "train.py"), *params]
+        subprocess.run(command, check=True, timeout=30, pass_fds=(fd,), stdin=subprocess.DEVNULL)
+    finally:
+        os.close(fd)
+    report = json.loads((tmp_path / "escape.json").read_text())
+    if probe == "identity":  # the capabilities are there, the filter too
+        assert int(report["cap_eff"], 16) != 0 and report["seccomp"] == "2"
+    elif probe == "syscalls":
+        assert report == dict.fromkeys(("unshare", "ptrace", "mount", "keyctl"), "EPERM")
+    else:
+        assert report == {"opened": "EPERM", "content": None}
