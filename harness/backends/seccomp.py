@@ -4,9 +4,10 @@ loads (`--seccomp FD`) before it starts the job.
 Capabilities are dropped and the job runs in its own user namespace, so most of what is
 denied here would fail anyway; the filter is the second wall, and it also closes what an
 unprivileged process may do on its own (a nested user namespace, ptrace of a sibling,
-the kernel keyring, `TIOCSTI`). A training job needs none of it. No library is needed:
-libseccomp's Python bindings are not on PyPI, and the program is a few dozen
-instructions.
+the kernel keyring, `TIOCSTI`). A training job needs none of it. No library: the
+official libseccomp bindings are not on PyPI (only Debian's python3-seccomp, for the
+system Python), PyPI's ctypes shim `pyseccomp` has had no release since 2021, and the
+program is a few dozen instructions whose numbers tests check against the kernel.
 """
 
 from __future__ import annotations

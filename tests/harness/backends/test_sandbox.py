@@ -4,7 +4,11 @@ none can be made the run says what is not enforced, and `--sandbox` refuses to r
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
+
+import pytest
 
 from harness.backends import sandbox, seccomp
 from harness.backends.local import LocalBackend
@@ -26,7 +30,7 @@ def test_package_folders_a_pth_line_adds_are_visible_read_only(tmp_path, monkeyp
 
 
 def test_the_filter_is_built_for_both_architectures_with_every_denied_call() -> None:
-    for machine in ("x86_64", "aarch64"):
+    for machine in seccomp._MACHINES:
         program = seccomp.program(machine)
         assert len(program) % 8 == 0  # struct sock_filter: 8 bytes each
         # The arch check, a load of the number, one jump per denied call, and the rest.
@@ -53,3 +57,21 @@ def test_dash_dash_sandbox_refuses_to_run_without_one(tmp_path, monkeypatch, cap
     error = capsys.readouterr().err.strip().splitlines()
     assert error == ["error: --sandbox: no user namespaces here"]
     assert not out.exists()
+
+
+HEADERS = {
+    "x86_64": Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"),
+    "aarch64": Path("/usr/include/asm-generic/unistd.h"),
+}
+
+
+@pytest.mark.parametrize("machine", list(HEADERS))
+def test_the_filters_call_numbers_are_the_kernels(machine: str) -> None:
+    header = HEADERS[machine]
+    if not header.exists():
+        pytest.skip(f"no kernel headers here ({header}: Debian linux-libc-dev)")
+    kernel = dict(re.findall(r"#define __NR(?:3264)?_(\w+)\s+(\d+)", header.read_text()))
+    column = seccomp._MACHINES.index(machine)
+    for name, numbers in seccomp._NUMBERS.items():
+        if numbers[column] is not None:
+            assert kernel[name] == str(numbers[column]), name
