@@ -52,7 +52,6 @@ _CONFINED = [
     "0",
     "--gid",
     "0",
-    "--disable-userns",
     "--cap-drop",
     "ALL",
     "--new-session",
@@ -123,7 +122,19 @@ def filter_fd() -> int:
 
 
 def _confined(seccomp_fd: int) -> list[str]:
-    return ["bwrap", *_CONFINED, "--seccomp", str(seccomp_fd)]
+    # No nested user namespace: the filter denies the calls that make one; bubblewrap 0.8
+    # and later also set the limit to none (older ones lack the flag, not the sandbox).
+    nested = ["--disable-userns"] if _bwrap_knows("--disable-userns") else []
+    return ["bwrap", *_CONFINED, *nested, "--seccomp", str(seccomp_fd)]
+
+
+@functools.cache
+def _bwrap_knows(option: str) -> bool:
+    try:
+        usage = subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in usage.stdout.split()
 
 
 def _system_binds() -> list[str]:
