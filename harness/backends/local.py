@@ -5,13 +5,17 @@ bubblewrap sandbox where /data is the platform root (`harness.backends.sandbox`)
 host read-only, data read-only, a private /tmp and $HOME per phase, no network. Where
 no sandbox can be made, the same line runs on the host against the root's host paths,
 with a private TMPDIR and HOME per phase. Either way, what the phase wrote to its
-/tmp and $HOME is reported like `docker diff`, and a timeout ends the job's whole
-process tree.
+/tmp and $HOME is reported like `docker diff`, its standard input is /dev/null, a
+timeout ends the job's whole process tree, and when it exits whatever it left running
+is ended - a daemon that forked twice into a session of its own too, since the harness
+is the subreaper its orphans are reparented to.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import hashlib
 import os
 import signal
@@ -40,6 +44,9 @@ from harness.environment import git_info, local_environment
 # What a local job inherits from the harness's environment (nothing that may hold secrets).
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES")
 _TERM_GRACE_S = 20.0
+_PR_SET_CHILD_SUBREAPER = 36
+# Pids of this process's local jobs still running (a cluster runs several at once).
+_live_jobs: set[int] = set()
 
 
 class LocalBackend(Backend):
@@ -66,10 +73,12 @@ class LocalBackend(Backend):
         # Said once, by whoever shows progress: how the job is isolated, and what is not.
         self.isolation = (
             "sandbox: bubblewrap (host read-only, /data as the platform mounts it, private "
-            "/tmp and $HOME per phase, no network)"
+            "/tmp and $HOME per phase, no network, an unprivileged user namespace without "
+            "capabilities, a seccomp filter)"
             if self.sandboxed
             else f"no sandbox ({reason}): the job runs on the host with a private TMPDIR and "
-            "HOME per phase; writes elsewhere outside the platform root go unseen"
+            f"HOME per phase; not enforced: {sandbox.NOT_ENFORCED}, and writes elsewhere "
+            "outside the platform root go unseen"
         )
 
     def prepare(self, root: PlatformRoot) -> list[str]:
@@ -110,27 +119,31 @@ class LocalBackend(Backend):
         if task is not None:
             env["TF_CONFIG"] = task.tf_config
         line = job.shell(self.paths(root), self.python)
+        passed: tuple[int, ...] = ()  # the seccomp program's pipe, closed once bwrap has it
         if self.sandboxed:  # cluster tasks reach each other on the host's loopback
-            command = sandbox.wrap(
-                ["/bin/bash", "-c", line], root, scratch, self.python, task is not None
-            )
+            passed = (seccomp_fd := sandbox.filter_fd(),)
+            shell = ["/bin/bash", "-c", line]
+            command = sandbox.wrap(shell, root, scratch, self.python, seccomp_fd, task is not None)
         else:
             tmp, home = sandbox.scratch_folders(scratch)
             env.update(TMPDIR=str(tmp), HOME=str(home))
             command = ["/bin/bash", "-c", line]
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = PhaseLog(log_path, job.redact)  # closed by _LocalJob.finish
+        _become_subreaper()
         started = time.monotonic()
         try:
             process = subprocess.Popen(
                 command,
                 cwd=root.work_dir,
                 env=env,
+                stdin=subprocess.DEVNULL,  # never the user's terminal or what was piped in
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
                 errors="replace",
                 start_new_session=True,
+                pass_fds=passed,
             )
         except OSError as err:  # no such interpreter, work_dir gone, too many processes
             error = f"cannot start {command[0]}: {err}"
@@ -139,6 +152,10 @@ class LocalBackend(Backend):
             return FinishedJob(
                 RunOutcome(command, -1, 0.0, log_path, backend=self.name, error=error)
             )
+        finally:
+            for fd in passed:
+                os.close(fd)
+        _live_jobs.add(process.pid)
         pump = threading.Thread(target=_pump, args=(process.stdout, log, on_line), daemon=True)
         pump.start()
         shown = ["/bin/bash", "-c", line]  # the record shows the platform's line, not bwrap's
@@ -184,7 +201,9 @@ class _LocalJob(RunningJob):
         finally:
             self.pump.join(timeout=10)
             self.log.close()
+        _live_jobs.discard(self.process.pid)
         _kill_tree(self.process.pid)  # what it left running in the background
+        _end_orphans(self.process.pid)
         return RunOutcome(
             command=self.command,
             # None only if even SIGKILL left it running (uninterruptible sleep).
@@ -230,8 +249,8 @@ def _kill_group(process: subprocess.Popen, grace_s: float) -> None:
         process.wait(timeout=10)
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every living process below `pid`, read from /proc (children first found first)."""
+def _process_children() -> dict[int, list[int]]:
+    """Each living process's children, read from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -241,6 +260,16 @@ def _descendants(pid: int) -> list[int]:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry.name))
+    return children
+
+
+def _children(pid: int) -> list[int]:
+    return _process_children().get(pid, [])
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every living process below `pid`, read from /proc (children first found first)."""
+    children = _process_children()
     found, queue = [], list(children.get(pid, []))
     while queue:
         child = queue.pop(0)
@@ -278,6 +307,53 @@ def _kill_tree(pid: int) -> None:
     for victim in victims:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(victim, signal.SIGKILL)
+
+
+@functools.cache
+def _become_subreaper() -> bool:
+    """Make this process the one the jobs' orphans are reparented to (a daemon that forked
+    twice and called setsid included), instead of init, so `_end_orphans` finds them;
+    False where the kernel refuses (orphans then escape the harness's sight)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def _end_orphans(session: int, rounds: int = 5) -> None:
+    """SIGKILL and reap the children this process adopted from a job: those still in the
+    job's session, and, once no other job runs, every child in a session of its own (the
+    harness starts none but the jobs). Several rounds: each kill may orphan more."""
+    me, own_session = os.getpid(), os.getsid(0)
+    for _ in range(rounds):
+        found = []
+        for pid in _children(me):
+            with contextlib.suppress(ProcessLookupError):
+                sid = os.getsid(pid)
+                if (
+                    pid not in _live_jobs
+                    and pid != session
+                    and (sid == session or (sid != own_session and not _live_jobs))
+                ):
+                    found.append(pid)
+        if not found:
+            return
+        for pid in found:
+            _kill_tree(pid)
+            with contextlib.suppress(ProcessLookupError):  # no group leader: in no group killed
+                os.kill(pid, signal.SIGKILL)
+        for pid in found:
+            _reap(pid)
+
+
+def _reap(pid: int, timeout_s: float = 5.0) -> None:
+    """Collect a killed child's exit status, so no zombie is left in its place."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.01)
 
 
 def code_digest(folder: Path) -> str:

@@ -11,20 +11,28 @@ the phase's scratch folder, where the path check finds it (the platform would ne
 keep nor upload it). The interpreter's own folders stay visible, read-only, wherever
 they are.
 
-Where bubblewrap is missing or cannot make namespaces (an unprivileged container), the
-harness says so once and runs the job directly on the host with a private `TMPDIR`
-and `HOME` per phase (`harness.backends.local`).
+The job cannot undo any of it: it runs as uid 0 of its own user namespace (the user who
+ran the harness outside, so what it writes stays theirs), with every capability
+dropped, in a new session (no `TIOCSTI` into a terminal), under a seccomp filter
+(`harness.backends.seccomp`), and with bubblewrap ending it if the harness dies.
+
+Where bubblewrap is missing or cannot make this sandbox (no user namespaces, an
+unprivileged container), the harness says so once, with what is then not enforced, and
+runs the job directly on the host with a private `TMPDIR` and `HOME` per phase
+(`harness.backends.local`).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from harness.backends import seccomp
 from harness.contract import (
     CONTAINER_DATA_DIR,
     CONTAINER_OUTPUT_DIR,
@@ -34,6 +42,28 @@ from harness.contract import (
 
 HOME = "/root"
 TMP = "/tmp"
+# What the job is denied, whatever the layout: privilege (an unprivileged user of its own
+# user namespace, which cannot make another, and no capabilities), the terminal, the
+# other namespaces, and a life beyond the harness's.
+_CONFINED = [
+    "--die-with-parent",
+    "--unshare-user",
+    "--uid",
+    "0",
+    "--gid",
+    "0",
+    "--cap-drop",
+    "ALL",
+    "--new-session",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+]
+# Said when no sandbox can be made: what the job is then free to do.
+NOT_ENFORCED = (
+    "the host is writable to the job as it is to you, it has the network, runs with your "
+    "privileges and no seccomp filter"
+)
 # Top-level host folders the sandbox does not show: its own /tmp, /data, a private
 # home, and the kernel's file systems (mounted fresh).
 _HIDDEN = {"tmp", "data", "proc", "dev", "sys", "run", "root", "home", "lost+found"}
@@ -44,18 +74,20 @@ def unavailable() -> str | None:
     """None when bubblewrap can run a sandboxed command here, else why not."""
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed (Debian: apt-get install bubblewrap)"
+    if not seccomp.supported():
+        return f"no seccomp filter is written for {platform.machine()}"
     probe = Path(os.environ.get("TMPDIR", "/tmp"))
+    fd = filter_fd()
     try:
         done = subprocess.run(
             [
-                "bwrap",
+                *_confined(fd),
+                "--unshare-net",
                 *_system_binds(),
                 "--dev",
                 "/dev",
                 "--proc",
                 "/proc",
-                "--unshare-net",
-                "--unshare-pid",
                 "--tmpfs",
                 TMP,
                 "--ro-bind",
@@ -66,12 +98,43 @@ def unavailable() -> str | None:
             capture_output=True,
             text=True,
             timeout=30,
+            stdin=subprocess.DEVNULL,
+            pass_fds=(fd,),
         )
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"bubblewrap could not be started: {err}"
+    finally:
+        os.close(fd)
     if done.returncode != 0:
         return f"bubblewrap cannot make a sandbox here: {' '.join(done.stderr.split())[:200]}"
     return None
+
+
+def filter_fd() -> int:
+    """A pipe's read end holding the seccomp program, for `--seccomp` (the caller passes
+    it to bubblewrap and closes it; the program fits in the pipe's buffer)."""
+    read, write = os.pipe()
+    try:
+        os.write(write, seccomp.program())
+    finally:
+        os.close(write)
+    return read
+
+
+def _confined(seccomp_fd: int) -> list[str]:
+    # No nested user namespace: the filter denies the calls that make one; bubblewrap 0.8
+    # and later also set the limit to none (older ones lack the flag, not the sandbox).
+    nested = ["--disable-userns"] if _bwrap_knows("--disable-userns") else []
+    return ["bwrap", *_CONFINED, *nested, "--seccomp", str(seccomp_fd)]
+
+
+@functools.cache
+def _bwrap_knows(option: str) -> bool:
+    try:
+        usage = subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in usage.stdout.split()
 
 
 def _system_binds() -> list[str]:
@@ -113,11 +176,17 @@ def scratch_folders(scratch: Path) -> tuple[Path, Path]:
 
 
 def wrap(
-    command: list[str], root: PlatformRoot, scratch: Path, python: str, network: bool = False
+    command: list[str],
+    root: PlatformRoot,
+    scratch: Path,
+    python: str,
+    seccomp_fd: int,
+    network: bool = False,
 ) -> list[str]:
-    """`command` (container paths) inside a sandbox laid out like the platform's container."""
+    """`command` (container paths) inside a sandbox laid out like the platform's container,
+    filtered by the program at `seccomp_fd` (`filter_fd`), which the caller passes on."""
     tmp, home = scratch_folders(scratch)
-    args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+    args = _confined(seccomp_fd)
     if not network:
         args.append("--unshare-net")
     args += _system_binds()
