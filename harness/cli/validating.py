@@ -171,7 +171,7 @@ def _run_and_show(
         console.print(f"{kind}: {path}")
     console.print(f"run record: {run_dir / 'run_record.json'}")
     if junit_xml:
-        console.print(f"junit: {write_junit(record, absolute(junit_xml))}")
+        console.print(f"junit: {write_junit(record, absolute(junit_xml), redactor)}")
     style = "green" if record.passed else "red"
     total = record.timings.get("total", 0)
     console.print(f"[bold {style}]{record.summary()}[/] in {total:.0f}s")
