@@ -92,7 +92,7 @@ def _record(secret: str, url: str) -> RunRecord:
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(secret=_SECRET, password=_SECRET, cut=st.integers(0, 60))
 def test_no_writer_shows_a_secret_or_its_cut_prefix(tmp_path_factory, secret, password, cut):

@@ -140,3 +140,17 @@ def test_credentials_in_a_code_path_are_never_copied(tmp_path: Path) -> None:
             "tls/server.pem",
         )
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compare", "a", "b", "--rtol", "nan"],
+        ["compare", "a", "b", "--atol", "-1"],
+        ["report", "--out", "a-file"],
+        ["generate", "a-file"],
+        ["pack", "--code-path", "code", "--out", "a-file"],
+    ],
+)
+def test_other_commands_refuse_bad_numbers_and_outputs(job, capsys, args: list[str]) -> None:
+    _refused(args, capsys, args[-2] if args[-2].startswith("--") else "a-file")
