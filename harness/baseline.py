@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.checks import registry
 from harness.record import RunRecord
+from harness.redaction import PATTERNS_ONLY, Redactor
 
 SCHEMA = 1
 _OUTPUT_PREFIX = "data/output/"
@@ -93,9 +94,12 @@ def summarise(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def write_baseline(record: RunRecord, path: Path) -> Path:
+def write_baseline(record: RunRecord, path: Path, redactor: Redactor = PATTERNS_ONLY) -> Path:
+    """Write the record's baseline to `path`, from the record redacted (again: a stored
+    record is, but what is credential-shaped never reaches a committed file)."""
+    facts = summarise(record.redacted(redactor))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summarise(record), indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -55,8 +55,11 @@ class ConsoleReporter:
         self._started = self._last_plain = time.monotonic()
         self._first_step: tuple[int, float] | None = None
 
-    def _print(self, markup: str, text: str = "") -> None:
-        self.console.print(markup + escape(self.redactor.text(text)), highlight=False)
+    def _print(self, markup: str, text: str = "", limit: int | None = None) -> None:
+        """Print `text` redacted, then cut to `limit`: a secret cut in half first would no
+        longer be recognised."""
+        shown = self.redactor.text(text)[:limit]
+        self.console.print(markup + escape(shown), highlight=False)
 
     def note(self, text: str) -> None:
         self._print("  [dim]·[/] ", text)
@@ -67,7 +70,7 @@ class ConsoleReporter:
         self._parser = StdoutParser.for_regex(self.loss_regex)
         self._started = self._last_plain = time.monotonic()
         self._first_step = None
-        self._print(f"[bold cyan]▶ {escape(name)}[/] ", detail[:160])
+        self._print(f"[bold cyan]▶ {escape(name)}[/] ", detail, limit=160)
         if self.console.is_terminal:
             self._status = self.console.status(f"{name}…")
             self._status.start()

@@ -21,6 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness import credentials
+
 if TYPE_CHECKING:
     from harness.params import JobParams
 
@@ -130,8 +132,8 @@ class PlatformRoot:
     def install_code(self, code_path: Path) -> list[str]:
         """Copy a code folder to work_dir, as the platform's pack tool puts it at /data
         (links as links); returns what was left out and why: the folder's own top-level
-        `data/` and `output/`, which the platform's mounts shadow, and the folder holding
-        this root when the run lives inside the code."""
+        `data/` and `output/`, which the platform's mounts shadow, the folder holding
+        this root when the run lives inside the code, and credentials (`harness.credentials`)."""
         if not code_path.is_dir():
             raise FileNotFoundError(f"code path {code_path} is not a folder")
         left_out: list[str] = []
@@ -147,6 +149,11 @@ class PlatformRoot:
                 elif here == code_path and name in ("data", "output") and path.is_dir():
                     skipped.add(name)
                     left_out.append(f"{name}/ (the platform mounts /data/{name} over it)")
+            for name in credentials.left_out(here, [n for n in names if n not in skipped]):
+                skipped.add(name)
+                left_out.append(
+                    f"{(here / name).relative_to(code_path)} (credentials: never copied)"
+                )
             return skipped
 
         shutil.copytree(code_path, self.work_dir, dirs_exist_ok=True, symlinks=True, ignore=ignore)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from harness import snapshot
@@ -79,6 +80,12 @@ def inspect_data(path: Path) -> DataSample:
                     )
         for name in names:
             item = Path(directory, name)
+            kind = _special_kind(item)
+            if kind:
+                raise ValueError(
+                    f"--data {path}: {item.relative_to(path)} is a {kind}, not a file or folder "
+                    "(the platform uploads files; leave it out of the sample)"
+                )
             if not os.access(item, os.R_OK):
                 raise ValueError(f"--data {path}: {item.relative_to(path)} is not readable")
             files += 1
@@ -86,6 +93,19 @@ def inspect_data(path: Path) -> DataSample:
     if files == 0:
         raise ValueError(f"--data {path} holds no files")
     return DataSample(path, files, size, snapshot.hash_tree(path))
+
+
+def _special_kind(item: Path) -> str | None:
+    """What `item` is when it is neither a file, a folder nor a link (a FIFO, a socket, a
+    device: reading one blocks or never ends), else None."""
+    mode = item.lstat().st_mode
+    kinds = {
+        stat.S_ISFIFO: "named pipe",
+        stat.S_ISSOCK: "socket",
+        stat.S_ISCHR: "character device",
+        stat.S_ISBLK: "block device",
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), None)
 
 
 @dataclasses.dataclass(frozen=True)

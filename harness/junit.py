@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness.checks.registry import BY_NAME
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, WARNING, PhaseRecord, RunRecord
+from harness.redaction import PATTERNS_ONLY, Redactor
 
 # Characters XML 1.0 cannot hold (job output sometimes has them: progress bars, ANSI).
 _NOT_XML = {c: None for c in range(32) if c not in (9, 10, 13)}
@@ -97,9 +98,10 @@ def to_xml(record: RunRecord) -> ET.Element:
     return root
 
 
-def write_junit(record: RunRecord, path: Path) -> Path:
-    """Write the record's JUnit XML to `path` atomically (temp file + rename)."""
-    root = to_xml(record)
+def write_junit(record: RunRecord, path: Path, redactor: Redactor = PATTERNS_ONLY) -> Path:
+    """Write the record's JUnit XML, from the record redacted, to `path` atomically (temp
+    file + rename)."""
+    root = to_xml(record.redacted(redactor))
     ET.indent(root)
     text = ET.tostring(root, encoding="unicode", xml_declaration=True)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ that file's variables may train - from the same parameters.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 from harness.baseline import load_baseline
@@ -178,6 +179,34 @@ def _step_target(plan: Plan, profile: Profile) -> StepTarget | None:
     return found.but(target)
 
 
+def _number(flag: str, value: float, low: float, high: float = math.inf) -> None:
+    """ValueError unless `value` is a finite number in [low, high)."""
+    if not (math.isfinite(value) and low <= value < high):
+        upper = "" if math.isinf(high) else f" and below {high:g}"
+        raise ValueError(f"{flag} must be a finite number >= {low:g}{upper}, got {value}")
+
+
+def check_numbers(plan: Plan) -> None:
+    """The plan's numbers in their ranges: ValueError naming the first that is not."""
+    if plan.steps is not None and plan.steps < 1:
+        raise ValueError(f"--steps {plan.steps}: the step target must be at least 1")
+    if plan.resume_steps is not None and plan.resume_steps < 1:
+        raise ValueError(f"--resume-steps must be at least 1, got {plan.resume_steps}")
+    if plan.num_images < 1:
+        raise ValueError(f"--num-images must be at least 1, got {plan.num_images}")
+    if plan.seed < 0:
+        raise ValueError(f"--seed must be at least 0, got {plan.seed}")
+    if not (math.isfinite(plan.timeout_s) and plan.timeout_s > 0):
+        raise ValueError(
+            f"--timeout must be a finite number of seconds above 0, got {plan.timeout_s}"
+        )
+    if plan.required_drop is not None:
+        _number("--required-drop", plan.required_drop, 0, 1)
+    _number("--loss-tolerance", plan.loss_tolerance, 0)
+    # 1 would accept any speed.
+    _number("--speed-tolerance", plan.speed_tolerance, 0, 1)
+
+
 def inspect(plan: Plan) -> Preflight:
     """Check the plan's inputs before anything is written; ValueError names what is wrong."""
     profile = make_profile(plan.profile)
@@ -191,13 +220,7 @@ def inspect(plan: Plan) -> Preflight:
             "(e.g. --inception_checkpoint_file=/inception_v3.ckpt); add it to --train-params "
             "or name the flag with --pretrained-flag"
         )
-    if plan.resume_steps is not None and plan.resume_steps < 1:
-        raise ValueError(f"--resume-steps must be at least 1, got {plan.resume_steps}")
-    for name in ("loss_tolerance", "speed_tolerance"):
-        if not 0 <= getattr(plan, name) < 1 + (name == "loss_tolerance") * 1e9:
-            raise ValueError(f"--{name.replace('_', '-')} must be a fraction >= 0")
-    if plan.speed_tolerance >= 1:
-        raise ValueError("--speed-tolerance must be below 1 (1 would accept any speed)")
+    check_numbers(plan)
     return Preflight(
         data=data,
         pretrained=pretrained,

@@ -247,6 +247,10 @@ class RunRecord:
         """The record as strict-JSON data with secrets redacted."""
         return redactor.data(jsonable(dataclasses.asdict(self)))
 
+    def redacted(self, redactor: Redactor = PATTERNS_ONLY) -> RunRecord:
+        """A copy with secrets redacted, as it is stored: what every document is written from."""
+        return RunRecord.from_dict(json.loads(json.dumps(self.to_dict(redactor))))
+
     def to_json(self, path: str | os.PathLike[str], redactor: Redactor = PATTERNS_ONLY) -> Path:
         """Writes the record atomically (temp file + rename), so readers never see half a file."""
         path = Path(path)

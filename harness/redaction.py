@@ -58,6 +58,8 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
         r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+)"
     ),
 )
+# The password of a URL's `user:password@`, in any parameter (`--db_url=https://a:pw@host`).
+_URL_PASSWORD = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:([^/\s@]+)@")
 # What reads as the next flag rather than a value (a key may well start with "-").
 _FLAG = re.compile(r"^--[A-Za-z]")
 # Values shorter than this are not hidden by value (they would blank out ordinary words).
@@ -70,9 +72,10 @@ def is_secret_name(name: str) -> bool:
 
 
 def secret_values(argv: Iterable[str]) -> list[str]:
-    """The values given to secret-named flags in an argument list (`--k=v` and `--k v`)."""
-    found: list[str] = []
+    """The values given to secret-named flags in an argument list (`--k=v` and `--k v`),
+    and the passwords of URLs with credentials in any of its words."""
     items = list(argv)
+    found = [password for item in items for password in _URL_PASSWORD.findall(item)]
     for index, item in enumerate(items):
         name, equals, value = item.partition("=")
         if not name.startswith("-") or not is_secret_name(name):
@@ -122,14 +125,17 @@ class Redactor:
         return redacted
 
     def data(self, value: Any) -> Any:
-        """A JSON-ready value with every string redacted; secret-named keys lose their value."""
+        """A JSON-ready value with every string redacted, keys too (file names a job chose:
+        the record's output hashes); secret-named keys lose their value."""
         if isinstance(value, Mapping):
-            return {
-                key: REDACTED
-                if isinstance(item, str) and item and is_secret_name(str(key))
-                else self.data(item)
-                for key, item in value.items()
-            }
+            redacted: dict[Any, Any] = {}
+            for key, item in value.items():
+                shown = self._key(key, redacted)
+                if isinstance(item, str) and item and is_secret_name(str(key)):
+                    redacted[shown] = REDACTED
+                else:
+                    redacted[shown] = self.data(item)
+            return redacted
         if isinstance(value, list):
             if value and all(isinstance(item, str) for item in value):
                 return self.command(value)
@@ -137,6 +143,18 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         return value
+
+    def _key(self, key: Any, taken: Mapping[Any, Any]) -> Any:
+        """A mapping key redacted, numbered when another key already reads the same. Numbers
+        (global steps of losses) stay as they are."""
+        if not isinstance(key, str) or key.isdecimal():
+            return key
+        shown = candidate = self.text(key)
+        number = 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{shown} ({number})"
+        return candidate
 
 
 PATTERNS_ONLY = Redactor()

@@ -21,6 +21,12 @@ def code_path(given: str | None) -> Path:
     path = absolute(given)
     if not path.is_dir():
         raise ValueError(f"--code-path {given} is not a folder")
+    home = Path.home().resolve()
+    if path == home or path in home.parents:
+        raise ValueError(
+            f"--code-path {given} is {'your home folder' if path == home else 'above it'}: "
+            "the run would copy it whole, credentials among it; name the job's own folder"
+        )
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from harness.cli.arguments import writable_folder
 from harness.cli.common import absolute, code_path
 from harness.console import make_console
 from harness.jobshapes import PLATFORM_EXAMPLE_PARAMS
@@ -25,6 +26,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
             f"note: --ai_arch_v {args.ai_arch_v}: the images get the TensorFlow of "
             "requirements-cpu.txt / requirements-gpu.txt (2.21)"
         )
+    out = writable_folder("--out", absolute(args.out))
     spec = PackSpec(
         code_path=code_path(args.code_path),
         mainfile=args.mainfile_path,
@@ -40,7 +42,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     )
     progress = ConsoleProgress(console)
     try:
-        result = pack(spec, absolute(args.out), progress)
+        result = pack(spec, out, progress)
     finally:
         progress.close()
     for variant, image in result.images.items():
@@ -53,7 +55,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
         return 0
     progress = ConsoleProgress(console)
     try:
-        test = run_local_test(result.command, absolute(args.out) / LOCAL_TEST_LOG, progress)
+        test = run_local_test(result.command, out / LOCAL_TEST_LOG, progress)
     finally:
         progress.close()
     shown = ", ".join(test.outputs[:8]) + (", ..." if len(test.outputs) > 8 else "")

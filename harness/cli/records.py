@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import math
 
+from harness.cli.arguments import writable_folder
 from harness.cli.common import absolute, newest_runs, record_path
 from harness.record import RunRecord, dumps
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    out = writable_folder("OUT", absolute(args.out))
     from harness.synthetic import (
         generate_coco_dataset,
         generate_dataset,
         write_inception_checkpoint,
     )
 
-    out = absolute(args.out)
     dataset = generate_dataset(
         out / "data", seed=args.seed, num_images=args.num_images, input_file_pattern=args.pattern
     )
@@ -40,9 +42,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import write_report
 
+    out = writable_folder("--out", absolute(args.out)) if args.out else None
     path = record_path(args.record) if args.record else newest_runs(args.runs, 1)[0]
     record = RunRecord.load(path)
-    out = absolute(args.out) if args.out else path.parent
+    out = out or path.parent
     for kind, written in sorted(write_report(record, out).items()):
         print(f"{kind}: {written}")
     return 0
@@ -53,6 +56,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if (args.a is None) != (args.b is None):
         raise ValueError("compare takes two runs, or none (the two newest under --runs)")
+    for flag, value in (("--rtol", args.rtol), ("--atol", args.atol)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{flag} must be a finite number >= 0, got {value}")
     a, b = (
         (record_path(args.a), record_path(args.b)) if args.a else tuple(newest_runs(args.runs, 2))
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from harness import __version__
+from harness.cli.arguments import check_validate, writable_file, writable_folder
 from harness.cli.common import absolute, code_path, newest_runs, record_path
 from harness.console import ConsoleReporter, make_console
 from harness.defaults import (
@@ -117,6 +118,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         args.image = args.image or command.image
         args.mainfile, args.train_params = command.mainfile, command.train_params_string
     plan = _plan(args)
+    check_validate(args)
     plan.deploy_command = command.deploy_as_written if args.cmd_file else None
     redactor = Redactor.for_params(plan.train_params)
     console = make_console(stderr=args.json, quiet=args.json)
@@ -171,7 +173,7 @@ def _run_and_show(
         console.print(f"{kind}: {path}")
     console.print(f"run record: {run_dir / 'run_record.json'}")
     if junit_xml:
-        console.print(f"junit: {write_junit(record, absolute(junit_xml))}")
+        console.print(f"junit: {write_junit(record, absolute(junit_xml), redactor)}")
     style = "green" if record.passed else "red"
     total = record.timings.get("total", 0)
     console.print(f"[bold {style}]{record.summary()}[/] in {total:.0f}s")
@@ -182,8 +184,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from harness.baseline import summarise, write_baseline
 
     path = record_path(args.run) if args.run else newest_runs(args.runs, 1)[0]
+    out = writable_file("--out", absolute(args.out))
     record = RunRecord.load(path)
-    written = write_baseline(record, absolute(args.out))
+    written = write_baseline(record, out)
     facts = summarise(record)
     speed = facts["speed"] or {}
     print(
@@ -221,7 +224,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         backend = LocalBackend(Path(code))
     redactor = Redactor.for_params(plan.train_params)
     console = make_console()
-    run_dir = new_run_dir(absolute(args.out))
+    run_dir = new_run_dir(writable_folder("--out", absolute(args.out)))
     console.print(f"[bold]uai-harness {__version__}[/] repeating {source.parent} in {run_dir}")
     reporter = ConsoleReporter(console, redactor, None, plan.loss.regex)
     new = _run_and_show(console, backend, plan, preflight, run_dir, reporter, redactor, None)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import docker
 
-from harness import resources
+from harness import credentials, resources
 from harness.backends import daemon
 from harness.images import wheelhouse
 from harness.images.base import BaseImage, ensure_base_image
@@ -61,7 +61,10 @@ def job_context(
     shutil.copytree(
         code_path,
         into / CONTEXT_CODE_FOLDER,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        ignore=lambda folder, names: {
+            *shutil.ignore_patterns("__pycache__", "*.pyc")(folder, names),
+            *credentials.left_out(Path(folder), names),
+        },
         symlinks=True,
     )
     if checkpoint is None:

@@ -56,7 +56,7 @@ def store(
     the stored record (as a later `uai-harness` command reads it back) and the reports."""
     ctx = evidence.ctx
     redactor = ctx.redactor
-    stored = RunRecord.from_dict(json.loads(json.dumps(record.to_dict(redactor))))
+    stored = record.redacted(redactor)
     evidence.stored_record = stored
     for spec in (s for s in verdicts.planned if s.scope == GATE):
         verdicts.judge(spec, lambda spec=spec: spec.judge(evidence), 0.0)

@@ -173,3 +173,15 @@ def test_a_secret_named_flags_value_never_survives(prefix, secret, suffix, value
     assert value not in " ".join(PATTERNS_ONLY.command(["train.py", f"--{name}", value]))
     assert value not in json.dumps(PATTERNS_ONLY.data({"params": [f"--{name}={value}"]}))
     assert value not in PATTERNS_ONLY.text(f"{name}: {value}")
+
+
+def test_url_passwords_in_any_parameter_are_known_secrets() -> None:
+    argv = ["--db_url=https://alice:pw-Hunter22@db.example/x", "--seed=1"]
+    assert secret_values(argv) == ["pw-Hunter22"]
+    assert Redactor.for_params(argv).text("password pw-Hunter22") == "password <redacted>"
+
+
+def test_data_redacts_keys_and_numbers_colliding_ones() -> None:
+    redactor = Redactor(["s3cr3t-value"])
+    out = redactor.data({"run-s3cr3t-value/a": "1", "run-<redacted>/a": "2", "100": 1.5})
+    assert out == {"run-<redacted>/a": "1", "run-<redacted>/a (2)": "2", "100": 1.5}
