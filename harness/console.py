@@ -16,6 +16,7 @@ from rich.markup import escape
 from harness.job import StdoutParser
 from harness.record import FAILED, NOT_RUN, PASSED, WARNING, CheckResult
 from harness.redaction import Redactor
+from harness.untrusted import printable
 
 PLAIN_PROGRESS_EVERY_S = 10.0
 
@@ -56,7 +57,8 @@ class ConsoleReporter:
         self._first_step: tuple[int, float] | None = None
 
     def _print(self, markup: str, text: str = "") -> None:
-        self.console.print(markup + escape(self.redactor.text(text)), highlight=False)
+        text = printable(self.redactor.text(text))  # a job's log tail can retitle a terminal
+        self.console.print(markup + escape(text), highlight=False)
 
     def note(self, text: str) -> None:
         self._print("  [dim]·[/] ", text)
