@@ -147,6 +147,14 @@ def tree_size(root: str | os.PathLike[str]) -> dict[str, int]:
     }
 
 
+def describe_size(size: float) -> str:
+    """`1.2 GB`-style (decimal units, as --max-output-gb counts)."""
+    units, power = ("bytes", "kB", "MB", "GB"), 0
+    while size >= 1000 and power < len(units) - 1:
+        size, power = size / 1000, power + 1
+    return f"{size:.0f} bytes" if power == 0 else f"{size:.1f} {units[power]}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Change:
     """Files added, modified and removed between two pictures of a folder."""

@@ -95,9 +95,10 @@ def open_regular(path: Path) -> int:
     return handle
 
 
-def read_bounded(path: Path, offset: int = 0, limit: int = TEXT_LIMIT) -> tuple[bytes, int]:
-    """At most `limit` bytes of a regular file from `offset`, and the file's size (so a
-    caller can say it read only part); NotRegularFile for anything but a regular file."""
+def read_bounded(path: Path, offset: int = 0, limit: int | None = None) -> tuple[bytes, int]:
+    """At most `limit` (default `TEXT_LIMIT`) bytes of a regular file from `offset`, and the
+    file's size, so a caller can say it read only part; NotRegularFile for anything else."""
+    limit = TEXT_LIMIT if limit is None else limit
     handle = open_regular(path)
     try:
         size = os.fstat(handle).st_size
