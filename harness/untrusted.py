@@ -12,6 +12,7 @@ it reaches a terminal or a report.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -86,12 +87,12 @@ def open_regular(path: Path) -> int:
         handle = os.open(path, flags)
     except OSError as err:
         if os.path.islink(path):
-            raise NotRegularFile(f"{path} is a link; links are not followed") from err
+            raise NotRegularFile(err.errno, "a link (not followed)", str(path)) from err
         raise
     mode = os.fstat(handle).st_mode
     if not stat.S_ISREG(mode):
         os.close(handle)
-        raise NotRegularFile(f"{path} is a {kind(mode)}, not a regular file")
+        raise NotRegularFile(errno.EINVAL, f"a {kind(mode)}, not a regular file", str(path))
     return handle
 
 
