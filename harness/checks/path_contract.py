@@ -156,13 +156,7 @@ def check_path_contract(
         f"({_count(len(models), 'saved model')}, {_count(len(in_log_dir), 'file')} in "
         "log_dir); inputs unchanged"
     )
-    return CheckResult.from_findings(
-        NAME,
-        problems,
-        warnings,
-        message,
-        evidence=evidence,
-    )
+    return CheckResult.from_findings(NAME, problems, warnings, message, evidence=evidence)
 
 
 def _over_limit(sizes: Mapping[str, int], limit: float) -> str | None:
