@@ -16,6 +16,7 @@ from rich.markup import escape
 from harness.job import StdoutParser
 from harness.record import FAILED, NOT_RUN, PASSED, WARNING, CheckResult
 from harness.redaction import Redactor
+from harness.untrusted import printable
 
 PLAIN_PROGRESS_EVERY_S = 10.0
 
@@ -56,9 +57,10 @@ class ConsoleReporter:
         self._first_step: tuple[int, float] | None = None
 
     def _print(self, markup: str, text: str = "", limit: int | None = None) -> None:
-        """Print `text` redacted, then cut to `limit`: a secret cut in half first would no
-        longer be recognised."""
-        shown = self.redactor.text(text)[:limit]
+        """Print `text` redacted, stripped of terminal controls (a job's log tail can retitle
+        a terminal), then cut to `limit`: a secret cut in half first would no longer be
+        recognised."""
+        shown = printable(self.redactor.text(text))[:limit]
         self.console.print(markup + escape(shown), highlight=False)
 
     def note(self, text: str) -> None:

@@ -17,6 +17,9 @@ REQUIRED_DROP = 0.25
 # How much a rerun raises the target, in the job's own unit.
 RESUME_STEPS = 10
 RESUME_EPOCHS = 2
+# How much a job may leave under output_dir (GB, 10^9 bytes) before the path check fails
+# it: the platform uploads all of it, and a runaway job can fill the host's disk.
+MAX_OUTPUT_GB = 20.0
 # The built-in job's training target: the platform example scaled down to batch 8 at
 # 96x96 learns the tiny synthetic set well enough in 200 steps for the captioning checks.
 QUICK_STEPS = 200

@@ -21,13 +21,13 @@ from pathlib import Path
 from harness.checks.registry import BY_NAME
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, WARNING, PhaseRecord, RunRecord
 from harness.redaction import PATTERNS_ONLY, Redactor
-
-# Characters XML 1.0 cannot hold (job output sometimes has them: progress bars, ANSI).
-_NOT_XML = {c: None for c in range(32) if c not in (9, 10, 13)}
+from harness.untrusted import printable
 
 
 def _clean(text: str) -> str:
-    return text.translate(_NOT_XML)
+    """Job text without control characters: XML 1.0 cannot hold them, and a CI page that
+    shows the failure would replay them (progress bars, ANSI, window titles)."""
+    return printable(text)
 
 
 def job_name(record: RunRecord) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.baseline import load_baseline
 from harness.defaults import (
     LOSS_TOLERANCE,
+    MAX_OUTPUT_GB,
     PHASE_TIMEOUT_S,
     QUICK_STEPS,
     RESUME_EPOCHS,
@@ -78,6 +79,7 @@ class Plan:
     loss_tolerance: float = LOSS_TOLERANCE
     speed_tolerance: float = SPEED_TOLERANCE
     timeout_s: float = PHASE_TIMEOUT_S
+    max_output_gb: float = MAX_OUTPUT_GB  # over it, the path check fails naming the files
     num_gpus: int = 0
     deploy_command: str | None = None  # the `CMD Used for deploying` line, from uaitrain_cmd.txt
     cluster: ClusterSpec | None = None  # run as the platform's distributed mode

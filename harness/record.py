@@ -200,6 +200,7 @@ class RunRecord:
     environment: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    output_bytes: int | None = None  # apparent size of output_dir (None: an older record)
     phases: list[PhaseRecord] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -281,6 +282,7 @@ class RunRecord:
             environment=dict(data["environment"]),
             inputs=dict(data["inputs"]),
             outputs=dict(data["outputs"]),
+            output_bytes=None if data.get("output_bytes") is None else int(data["output_bytes"]),
             phases=[PhaseRecord.from_dict(phase) for phase in data["phases"]],
             checks=[CheckResult.from_dict(check) for check in data["checks"]],
             timings={str(key): float(value) for key, value in data["timings"].items()},

@@ -2,7 +2,8 @@
 
 `report.html` carries its CSS and the loss plot (base64 PNG) inline, so it can be
 mailed or attached to a ticket on its own. Reports are rendered from a stored
-record, which was redacted when it was written; all its text is escaped here.
+record, which was redacted when it was written; all its text is escaped here, and the
+job's text (log tails, file names) stripped of terminal control sequences.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from matplotlib.figure import Figure
 
 from harness.checks import regression
 from harness.record import PhaseRecord, RunRecord, jsonable
+from harness.untrusted import printable
 
 PLOT_NAME = "loss.png"
 MARKDOWN_NAME = "report.md"
@@ -224,7 +226,7 @@ def render_markdown(record: RunRecord, plot_name: str = PLOT_NAME) -> str:
     lines.extend(["## Files", ""])
     lines.extend(_md_hashes("Inputs", record.inputs))
     lines.extend(_md_hashes("Outputs", record.outputs))
-    return "\n".join(lines)
+    return printable("\n".join(lines))  # job text: no control sequences
 
 
 # --------------------------------------------------------------------------- html
@@ -252,7 +254,7 @@ details { margin: 0.4em 0; }
 
 
 def _h(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(printable(str(text)), quote=True)
 
 
 def _html_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -10,8 +10,9 @@ evidence.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from harness.contract import (
 )
 from harness.job import JobOutput
 from harness.record import FAILED, CheckResult
+from harness.snapshot import describe_size
 
 if TYPE_CHECKING:
     from harness.scenario.evidence import Evidence
@@ -89,6 +91,8 @@ def check_path_contract(
     models: Sequence[str],
     container_outside: Sequence[str] = (),
     ignored: Sequence[str] = (),
+    output_sizes: Mapping[str, int] | None = None,
+    max_output_bytes: float = math.inf,
 ) -> CheckResult:
     """Judge one run's writes.
 
@@ -97,7 +101,8 @@ def check_path_contract(
     are `docker diff` paths outside output_dir, already classified; `inputs_changed`
     are inputs (data, pretrained file) whose bytes differ after the run;
     `models` are the model files (checkpoints, Keras files, SavedModels) the job
-    protocol found under output_dir.
+    protocol found under output_dir; `output_sizes` the size of each file under it,
+    which together may not pass `max_output_bytes` (the platform uploads them all).
     """
     written = [*added, *modified]
     outside = [p for p in written if not is_under(p, output_dir) and not _ignored(p)]
@@ -118,6 +123,9 @@ def check_path_contract(
             "saved no model under output_dir (no checkpoint, Keras file or SavedModel): the "
             "platform would upload no trained weights"
         )
+    too_big = _over_limit(output_sizes or {}, max_output_bytes)
+    if too_big:
+        problems.append(too_big)
     warnings = []
     if not in_log_dir:
         warnings.append(
@@ -141,12 +149,28 @@ def check_path_contract(
             *(f"*/{n}/" for n in CACHE_NAMES),
         ],
     }
+    if too_big:
+        evidence["output_bytes"] = sum((output_sizes or {}).values())
     message = (
         f"{_count(len(under_output), 'file')} written, all under output_dir "
         f"({_count(len(models), 'saved model')}, {_count(len(in_log_dir), 'file')} in "
         "log_dir); inputs unchanged"
     )
     return CheckResult.from_findings(NAME, problems, warnings, message, evidence=evidence)
+
+
+def _over_limit(sizes: Mapping[str, int], limit: float) -> str | None:
+    """What is wrong when the files under output_dir add up to more than `limit` bytes,
+    naming the largest of them."""
+    total = sum(sizes.values())
+    if total <= limit:
+        return None
+    largest = sorted(sizes.items(), key=lambda item: (-item[1], item[0]))[:5]
+    named = ", ".join(f"{path} ({describe_size(size)})" for path, size in largest)
+    return (
+        f"left {describe_size(total)} under output_dir, over the {describe_size(limit)} "
+        f"limit (--max-output-gb): {named}"
+    )
 
 
 def judge(evidence: Evidence) -> CheckResult:
@@ -174,6 +198,11 @@ def judge(evidence: Evidence) -> CheckResult:
         [relative(m.path) for m in evidence.models_after[TRAIN]],
         outside,
         ignored,
+        {
+            relative(root.output_dir / name): size
+            for name, size in snapshot.tree_size(root.output_dir).items()
+        },
+        evidence.plan.max_output_gb * 1e9,
     )
     problems = []
     for name, task_before in evidence.tasks_before.items():

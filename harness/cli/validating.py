@@ -13,6 +13,7 @@ from harness.cli.common import absolute, code_path, newest_runs, record_path
 from harness.console import ConsoleReporter, make_console
 from harness.defaults import (
     LOSS_TOLERANCE,
+    MAX_OUTPUT_GB,
     PHASE_TIMEOUT_S,
     RESUME_EPOCHS,
     RESUME_STEPS,
@@ -22,6 +23,7 @@ from harness.jobshapes import STEPS
 from harness.params import JobParams, flag_value
 from harness.record import FAILED, NOT_RUN, PASSED, WARNING, RunRecord, dumps
 from harness.redaction import Redactor
+from harness.snapshot import describe_size
 
 _VERDICT_STYLE = {
     PASSED: "[green]pass[/]",
@@ -95,6 +97,7 @@ def _plan(args: argparse.Namespace):
         speed_tolerance=args.speed_tolerance,
         cluster=ClusterSpec.parse(args.cluster) if args.cluster else None,
         timeout_s=args.timeout,
+        max_output_gb=args.max_output_gb,
         num_gpus=1 if args.gpu else 0,
     )
     if args.train_params is None:
@@ -172,6 +175,9 @@ def _run_and_show(
     for kind, path in sorted(result.reports.items()):
         console.print(f"{kind}: {path}")
     console.print(f"run record: {run_dir / 'run_record.json'}")
+    if record.output_bytes is not None:
+        size = describe_size(record.output_bytes)
+        console.print(f"output_dir: {size} in {len(record.outputs)} files")
     if junit_xml:
         console.print(f"junit: {write_junit(record, absolute(junit_xml), redactor)}")
     style = "green" if record.passed else "red"
@@ -341,6 +347,12 @@ def add_parsers(sub) -> None:
     )
     out = validate.add_argument_group("run")
     out.add_argument("--timeout", type=float, default=PHASE_TIMEOUT_S, help="seconds per phase")
+    out.add_argument(
+        "--max-output-gb",
+        type=float,
+        default=MAX_OUTPUT_GB,
+        help="GB the job may leave under output_dir; more fails path_contract (default 20)",
+    )
     out.add_argument("--out", default="runs", help="parent folder of run folders")
     out.add_argument("--run-dir", default=None, help="exact run folder (overrides --out)")
     out.add_argument("--json", action="store_true", help="machine-readable verdict on stdout")

@@ -18,6 +18,9 @@ Files the harness itself placed under output_dir are never taken as the job's.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -39,6 +42,7 @@ from harness.job.losses import (
     stdout_candidates,
 )
 from harness.job.models import ModelFile, ModelReadError, find_models, is_checkpoint, read_model
+from harness.untrusted import read_head, walk
 
 __all__ = [
     "NO_LOSSES",
@@ -78,6 +82,7 @@ class JobOutput:
         self.output_dir = Path(output_dir)
         self.settings = settings or LossSettings()
         self.placed = tuple(placed)
+        self.notes: list[str] = []  # what was read only in part (a metrics file past the cap)
 
     # ----------------------------------------------------------------------- phases
 
@@ -86,8 +91,8 @@ class JobOutput:
         metrics = self._metrics_files()
         return PhaseMark(
             {str(path): sum(1 for _ in events(path)) for path in self.event_files()},
-            {str(path): path.stat().st_size for path in metrics},
-            {str(path): _head(path) for path in metrics},
+            {str(path): os.lstat(path).st_size for path in metrics},
+            {str(path): read_head(path, _HEAD_BYTES) for path in metrics},
         )
 
     def losses(self, log_text: str, mark: PhaseMark | None = None) -> LossSeries:
@@ -101,13 +106,24 @@ class JobOutput:
                 candidates.append(metrics_candidate(self.metrics_losses(mark)))
             except ValueError as err:
                 unreadable[f"{METRICS_FILE} (unreadable: {err})"] = 0
+            unreadable.update({f"{METRICS_FILE} (in part: {note})": 0 for note in self.notes})
         chosen = choose(candidates)
         return dataclasses.replace(chosen, candidates={**chosen.candidates, **unreadable})
 
     # ----------------------------------------------------------------------- events
 
+    def _named(self, pattern: str, regular: bool) -> list[Path]:
+        """Files under output_dir named like `pattern`, walked untrusted (no recursion, no
+        links followed); with `regular`, only regular files (never a pipe or device)."""
+        return sorted(
+            path
+            for path, info in walk(self.output_dir)
+            if fnmatch.fnmatchcase(path.name, pattern)
+            and (not regular or stat.S_ISREG(info.st_mode))
+        )
+
     def event_files(self) -> list[Path]:
-        return sorted(self.output_dir.rglob(EVENTS_GLOB)) if self.output_dir.is_dir() else []
+        return self._named(EVENTS_GLOB, regular=True)
 
     def scalars(self, mark: PhaseMark | None = None) -> dict[tuple[str, ...], dict]:
         """Scalars written after `mark`: folder (parts below output_dir) -> tag -> step -> value."""
@@ -132,15 +148,18 @@ class JobOutput:
     # ----------------------------------------------------------------------- metrics.jsonl
 
     def _metrics_files(self) -> list[Path]:
-        return sorted(self.output_dir.rglob(METRICS_FILE)) if self.output_dir.is_dir() else []
+        """Every file named metrics.jsonl, a link or pipe too: those are named unreadable."""
+        return self._named(METRICS_FILE, regular=False)
 
     def metrics_losses(self, mark: PhaseMark | None = None) -> dict[int, float]:
         values: dict[int, float] = {}
+        self.notes = []
         for path in self._metrics_files():
             offset = mark.metrics_sizes.get(str(path), 0) if mark else 0
-            if mark and _head(path)[:offset] != mark.metrics_heads.get(str(path), b"")[:offset]:
+            head = read_head(path, _HEAD_BYTES)
+            if mark and head[:offset] != mark.metrics_heads.get(str(path), b"")[:offset]:
                 offset = 0  # rewritten from the start during the phase (opened with "w")
-            values.update(read_metrics(path, offset))
+            values.update(read_metrics(path, offset, self.notes))
         return values
 
     # ----------------------------------------------------------------------- models
@@ -159,8 +178,3 @@ class JobOutput:
 
 
 _HEAD_BYTES = 512
-
-
-def _head(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(_HEAD_BYTES)

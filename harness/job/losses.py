@@ -31,6 +31,7 @@ from harness.jobshapes import (
     is_eval_folder,
     loss_tag,
 )
+from harness.untrusted import read_bounded
 
 METRICS_FILE = "metrics.jsonl"
 EVENTS_GLOB = "events.out.tfevents.*"
@@ -212,15 +213,23 @@ def _float(text: str) -> float | None:
         return None
 
 
-def read_metrics(path: str | os.PathLike[str], offset: int = 0) -> dict[int, float]:
+def read_metrics(
+    path: str | os.PathLike[str], offset: int = 0, notes: list[str] | None = None
+) -> dict[int, float]:
     """Loss per step from a `metrics.jsonl`, from byte `offset` on.
 
     A last line without its newline is a write cut short by a kill and is ignored;
-    a bad line anywhere else is a ValueError naming file and line.
+    a bad line anywhere else is a ValueError naming file and line. The file is read
+    untrusted (`harness.untrusted`): a link, pipe or device is a ValueError, and only
+    its first `TEXT_LIMIT` bytes are read, said in `notes`.
     """
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        lines = handle.read().decode("utf-8", errors="replace").split("\n")
+    try:
+        data, size = read_bounded(Path(path), offset)
+    except OSError as err:
+        raise ValueError(f"{path}: {err.strerror or err}") from err
+    if size - offset > len(data) and notes is not None:
+        notes.append(f"{path}: read {len(data)} of its {size - offset} new bytes")
+    lines = data.decode("utf-8", errors="replace").split("\n")
     losses: dict[int, float] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():

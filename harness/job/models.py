@@ -19,7 +19,9 @@ import dataclasses
 import functools
 import io
 import math
+import os
 import re
+import stat
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.jobshapes import STEP_SUFFIX, STEP_VARIABLES
+from harness.untrusted import read_bounded, regular_files, walk
 
 CHECKPOINT = "TF checkpoint"
 KERAS_H5 = "Keras HDF5"
@@ -92,32 +95,45 @@ def _kind(path: Path) -> str | None:
 
 
 def find_models(folder: Path, exclude: Iterable[Path] = ()) -> list[ModelFile]:
-    """Every complete model file under `folder`, oldest step first (no step first)."""
+    """Every complete model file under `folder`, oldest step first (no step first).
+
+    The folder is the job's, so it is walked untrusted (`harness.untrusted`): only
+    regular files count, and a model with a link, pipe or device among its files (a
+    checkpoint's data file linked to a host file) is not read at all.
+    """
     if not folder.is_dir():
         return []
     skipped = {Path(p) for p in exclude}
-    saved_models = {p.parent for p in folder.rglob("saved_model.pb*")}
+    entries = dict(walk(folder))
+    regular = {p for p, info in entries.items() if stat.S_ISREG(info.st_mode)}
+    unsafe = [p for p in entries if p not in regular]
+    saved_models = {p.parent for p in regular if p.name.startswith("saved_model.pb")}
     candidates: set[Path] = set(saved_models)
-    for index in folder.rglob("*.index"):
+    for index in (p for p in regular if p.name.endswith(".index")):
         if not any(index.is_relative_to(saved) for saved in saved_models):
             candidates.add(index.with_suffix(""))
-    for state in folder.rglob("checkpoint"):
-        if state.is_file():
-            candidates.update(_listed_v1_files(state))
-    for suffix in KERAS_SUFFIXES:
-        candidates.update(p for p in folder.rglob(f"*{suffix}") if p.is_file())
+    for state in (p for p in regular if p.name == "checkpoint"):
+        candidates.update(_listed_v1_files(state, regular))
+    candidates.update(p for p in regular if p.name.endswith(KERAS_SUFFIXES))
     found = []
     for path in candidates:
         if (
             _PARTIAL.search(path.relative_to(folder).as_posix())
             or path in skipped
             or any(s in path.parents for s in skipped)
+            or any(_part_of(u, path) for u in unsafe)
         ):
             continue
         kind = _kind(path)
         if kind is not None:
             found.append(ModelFile(path, kind, _step(path, kind)))
     return sorted(found, key=_age)
+
+
+def _part_of(file: Path, model: Path) -> bool:
+    """Whether `file` is one of a model's files: below its folder or beside its prefix."""
+    same_prefix = file.parent == model.parent and file.name.startswith(model.name + ".")
+    return file == model or same_prefix or model in file.parents
 
 
 def _age(model: ModelFile) -> tuple:
@@ -137,7 +153,7 @@ def _stamp(path: Path, kind: str) -> tuple:
     """What changes when the file is rewritten: re-read then, never otherwise."""
     files = [path] if path.is_file() else sorted(path.parent.glob(path.name + ".*"))
     if kind == SAVED_MODEL:
-        files = sorted(p for p in path.rglob("*") if p.is_file())
+        files = list(regular_files(path))
     return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists())
 
 
@@ -269,18 +285,22 @@ def is_checkpoint(path: Path) -> bool:
     return True
 
 
-def _listed_v1_files(state: Path) -> set[Path]:
-    """Files a TF1 `checkpoint` index lists that are single V1 checkpoint files."""
-    listed = set()
-    for line in state.read_text(errors="replace").splitlines():
+def _listed_v1_files(state: Path, regular: set[Path]) -> set[Path]:
+    """Files a TF1 `checkpoint` index lists that are single V1 checkpoint files, among the
+    `regular` files found under the folder: a listed path elsewhere (a host file) never is."""
+    listed: set[Path] = set()
+    try:
+        text = read_bounded(state)[0].decode("utf-8", errors="replace")
+    except OSError:  # unreadable (the job's own permissions): lists nothing
+        return listed
+    for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() not in ("model_checkpoint_path", "all_model_checkpoint_paths"):
             continue
-        path = Path(value.strip().strip('"'))
-        path = path if path.is_absolute() else state.parent / path
-        if not path.exists():  # an absolute path from another machine: same name, this folder
+        path = Path(os.path.normpath(state.parent / value.strip().strip('"')))
+        if path not in regular:  # an absolute path from another machine: same name, this folder
             path = state.parent / path.name
-        if path.is_file() and not path.with_name(path.name + ".index").exists():
+        if path in regular and path.with_name(path.name + ".index") not in regular:
             listed.add(path)
     return listed
 

@@ -42,6 +42,7 @@ def build_record(
         environment=ctx.backend.environment(),
         inputs=evidence.input_hashes,
         outputs=snapshot.hash_tree(ctx.root.output_dir, relative_to=ctx.root.root),
+        output_bytes=sum(snapshot.tree_size(ctx.root.output_dir).values()),
         phases=runner.records,
         checks=checks,
         timings=runner.timings,

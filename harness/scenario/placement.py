@@ -5,10 +5,11 @@ Each function returns what it placed; none changes the run context."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import stat
 from pathlib import Path
 
-from harness import snapshot
 from harness.contract import (
     CONTAINER_DATA_DIR,
     CONTAINER_WORK_DIR,
@@ -17,6 +18,7 @@ from harness.contract import (
 )
 from harness.distributed_mode import CHIEF_TASK
 from harness.scenario.context import RunContext
+from harness.untrusted import is_regular, open_regular, walk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,14 +104,29 @@ def task_roots(ctx: RunContext, placement: Placement) -> dict[str, PlatformRoot]
 
 
 def twin_root(ctx: RunContext) -> PlatformRoot:
-    """A fresh root with the same data and work_dir files, for a repeated training."""
+    """A fresh root with the same data and work_dir files, for a repeated training.
+
+    Files are copied through no-follow descriptors, data_dir's links (--data's, relative
+    inside it) as links, and work_dir's links not at all: the job had work_dir to write
+    in, and a link it left there (to a host file it could not see) must not become a
+    copy of that file in the repeat's root."""
     twin = PlatformRoot.create(parent=ctx.run_dir, prefix="platform-repeat-")
     ctx.backend.prepare(twin)
-    for relative in snapshot.hash_tree(ctx.root.data_dir, relative_to=ctx.root.root):
-        source, copy = ctx.root.root / relative, twin.root / relative
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        copy.write_bytes(source.read_bytes())
+    for source, info in walk(ctx.root.data_dir):
+        copy = twin.root / source.relative_to(ctx.root.root)
+        if stat.S_ISREG(info.st_mode):
+            _copy_regular(source, copy)
+        elif stat.S_ISLNK(info.st_mode):  # --data's links, made relative inside data_dir
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.symlink_to(os.readlink(source))
     for source in ctx.root.work_dir.iterdir():
-        if source.is_file() and not (twin.work_dir / source.name).exists():
-            (twin.work_dir / source.name).write_bytes(source.read_bytes())
+        if is_regular(source) and not (twin.work_dir / source.name).exists():
+            _copy_regular(source, twin.work_dir / source.name)
     return twin
+
+
+def _copy_regular(source: Path, copy: Path) -> None:
+    """`source`'s bytes into `copy`, read through a no-follow descriptor."""
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    with os.fdopen(open_regular(source), "rb") as reading, open(copy, "wb") as writing:
+        shutil.copyfileobj(reading, writing)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.backends.base import PhaseCommand
 from harness.cli import build_parser
-from harness.defaults import LOSS_TOLERANCE, PHASE_TIMEOUT_S, SPEED_TOLERANCE
+from harness.defaults import LOSS_TOLERANCE, MAX_OUTPUT_GB, PHASE_TIMEOUT_S, SPEED_TOLERANCE
 from harness.plan import Plan
 
 
@@ -20,3 +20,4 @@ def test_the_cli_plan_and_job_share_their_defaults() -> None:
     assert args.timeout == plan.timeout_s == PhaseCommand().timeout_s == PHASE_TIMEOUT_S
     assert args.loss_tolerance == plan.loss_tolerance == LOSS_TOLERANCE
     assert args.speed_tolerance == plan.speed_tolerance == SPEED_TOLERANCE
+    assert args.max_output_gb == plan.max_output_gb == MAX_OUTPUT_GB
