@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness import credentials
+from harness.untrusted import walk
 
 if TYPE_CHECKING:
     from harness.params import JobParams
@@ -163,13 +164,13 @@ class PlatformRoot:
         """Give files a root-run container wrote back to the invoking user."""
         uid = os.getuid() if uid is None else uid
         gid = os.getgid() if gid is None else gid
-        for path in [self.root, *self.root.rglob("*")]:
-            if path.is_symlink():
+        entries = [(self.root, self.root.lstat()), *walk(self.root, folders=True)]
+        for path, info in entries:  # no recursion: a job's folders can nest past any limit
+            if stat.S_ISLNK(info.st_mode):
                 continue
-            info = path.lstat()
             if (info.st_uid, info.st_gid) != (uid, gid):
                 os.chown(path, uid, gid)
-            if path.is_dir() and not info.st_mode & stat.S_IWUSR:
+            if stat.S_ISDIR(info.st_mode) and not info.st_mode & stat.S_IWUSR:
                 path.chmod(info.st_mode | stat.S_IRWXU)
 
 

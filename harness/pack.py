@@ -23,6 +23,7 @@ from harness.cmdfile import CMD_FILE, PackedCommand
 from harness.images import BuiltImage, ensure_job_image
 from harness.images.progress import Progress, SilentProgress
 from harness.params import strip_platform_flags
+from harness.untrusted import regular_files
 
 DEFAULT_TAG = "uaitrain"  # the pack tool's tag when --uhub_imagetag is not given
 # What the command file says when no test folders were given (like the tool's docs).
@@ -185,9 +186,7 @@ def run_local_test(
     started = time.monotonic()
     exit_code = run_in_terminal(["bash", "-c", line], log_path, progress.line)
     output_dir = Path(str(command.test_output_path))
-    outputs = sorted(
-        str(path.relative_to(output_dir)) for path in output_dir.rglob("*") if path.is_file()
-    )
+    outputs = sorted(str(path.relative_to(output_dir)) for path in regular_files(output_dir))
     return LocalTestResult(
         command=line,
         exit_code=exit_code,

@@ -42,9 +42,10 @@ def kind(mode: int) -> str:
 
 
 def walk(
-    root: Path, prune: Callable[[Path], bool] | None = None
+    root: Path, prune: Callable[[Path], bool] | None = None, folders: bool = False
 ) -> Iterator[tuple[Path, os.stat_result]]:
-    """Every entry under `root` but folders, with its `lstat`, in sorted order.
+    """Every entry under `root` but folders (with `folders`, those too, each before what
+    it holds), with its `lstat`, in sorted order.
 
     An explicit stack, not recursion (a job can nest folders past any recursion limit);
     links to folders are entries, never entered. `prune` gets each path; True leaves it
@@ -69,6 +70,8 @@ def walk(
                 continue
             if stat.S_ISDIR(info.st_mode):
                 below.append(path)
+                if folders:
+                    yield path, info
             else:
                 yield path, info
         stack.extend(reversed(below))

@@ -103,6 +103,9 @@ class RunOutcome:
 
 
 LogSink = Callable[[str], None]
+# What a phase's log keeps of what the job printed, and the longest line it holds whole.
+MAX_LOG_BYTES = 64 * 2**20
+MAX_LINE_CHARS = 2**20
 
 
 class PhaseLog:
@@ -114,19 +117,32 @@ class PhaseLog:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(descriptor, 0o600)
         self._file = os.fdopen(descriptor, "w", encoding="utf-8", errors="replace")
-        self._redact, self._pending = redact, ""
+        self._redact, self._pending, self._written = redact, "", 0
 
     def write(self, text: str) -> None:
         *lines, self._pending = (self._pending + text).split("\n")
+        if len(self._pending) > MAX_LINE_CHARS:  # a job printing without newlines
+            lines.append(self._pending)
+            self._pending = ""
         for line in lines:
-            self._file.write(self._redact(line) + "\n")
+            self._write_line(self._redact(line) + "\n")
+
+    def _write_line(self, line: str) -> None:
+        """Keep the log within MAX_LOG_BYTES: what a job prints is untrusted, and the log is
+        read whole after the phase."""
+        if self._written > MAX_LOG_BYTES:
+            return
+        self._written += len(line)
+        if self._written > MAX_LOG_BYTES:
+            line = f"[uai-harness] the log was cut here, at {MAX_LOG_BYTES // 2**20} MiB\n"
+        self._file.write(line)
 
     def flush(self) -> None:
         self._file.flush()
 
     def close(self) -> None:
         if self._pending:
-            self._file.write(self._redact(self._pending))
+            self._write_line(self._redact(self._pending))
             self._pending = ""
         self._file.close()
 

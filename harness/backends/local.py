@@ -29,6 +29,7 @@ from pathlib import Path
 from harness import snapshot
 from harness.backends import sandbox
 from harness.backends.base import (
+    MAX_LINE_CHARS,
     Backend,
     FinishedJob,
     LogSink,
@@ -217,7 +218,8 @@ class _LocalJob(RunningJob):
 
 
 def _pump(stream, log, on_line: LogSink | None) -> None:
-    for line in stream:
+    # Bounded reads: a job printing without newlines must not grow one line in memory.
+    for line in iter(lambda: stream.readline(MAX_LINE_CHARS), ""):
         log.write(line)
         log.flush()
         if on_line is not None:

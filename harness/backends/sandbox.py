@@ -39,6 +39,7 @@ from harness.contract import (
     CONTAINER_WORK_DIR,
     PlatformRoot,
 )
+from harness.untrusted import walk
 
 HOME = "/root"
 TMP = "/tmp"
@@ -205,7 +206,6 @@ def written(scratch: Path) -> list[str]:
     found = []
     for name, inside in (("tmp", TMP), ("home", HOME)):
         base = scratch / name
-        for path in sorted(base.rglob("*")):
-            if not path.is_dir():
-                found.append(f"{inside}/{path.relative_to(base).as_posix()}")
+        for path, _ in walk(base):  # no recursion: the job chose how deep they nest
+            found.append(f"{inside}/{path.relative_to(base).as_posix()}")
     return found

@@ -23,6 +23,10 @@ from harness.record import PhaseRecord
 from harness.scenario.context import RunContext
 from harness.speed import Speed, line_times, measure
 
+# The stdout lines kept with their arrival times, to time steps (harness.speed).
+MAX_STAMPED_LINES = 200_000
+MAX_STAMPED_CHARS = 1_000
+
 
 @dataclasses.dataclass
 class Phase:
@@ -99,7 +103,8 @@ class PhaseRunner:
         stamped: list[tuple[float, str]] = []
 
         def on_line(line: str) -> None:
-            stamped.append((time.time(), line))
+            if len(stamped) < MAX_STAMPED_LINES:  # what a job prints is unbounded
+                stamped.append((time.time(), line[:MAX_STAMPED_CHARS]))
             ctx.reporter.line(line)
 
         job = PhaseCommand(

@@ -222,3 +222,17 @@ def test_twin_root_copies_no_host_file_through_a_link_the_job_left(tmp_path) -> 
 )
 def test_printable_keeps_text_and_drops_controls(text: str, shown: str) -> None:
     assert untrusted.printable(text) == shown
+
+
+def test_a_phase_log_keeps_a_bounded_share_of_what_the_job_printed(tmp_path, monkeypatch) -> None:
+    from harness.backends import base
+
+    monkeypatch.setattr(base, "MAX_LOG_BYTES", 1000)
+    monkeypatch.setattr(base, "MAX_LINE_CHARS", 100)
+    log = base.PhaseLog(tmp_path / "phase.log")
+    log.write("x" * 10_000)  # no newline: a job printing /dev/zero
+    for _ in range(100):
+        log.write("loss = 1.0\n")
+    log.close()
+    text = (tmp_path / "phase.log").read_text()
+    assert len(text) < 1200 and text.endswith("the log was cut here, at 0 MiB\n")
