@@ -12,6 +12,7 @@ when it has one) and `case.json`:
 - `expected`: a verdict for every generic check (`path_contract`, `pretrained_restore`,
   `loss_decrease`, `resume`; `reproducible` only when `reproducible` is true): `pass`,
   `warning`, `fail`, `n/a`, `not_run` (the job crashes before the check can judge it),
+  `fail|not_run` (either makes the run fail, and both are true of a job that crashes),
   `ok` (pass or warning: both are true) or `any` (the truth is not defined).
 
 The expected verdicts say what is TRUE of the job - what breaks or wastes a paid run on
@@ -36,9 +37,11 @@ ACCEPTS = {
     "fail": {FAILED},
     "n/a": {NOT_APPLICABLE},
     "not_run": {NOT_RUN},
+    "fail|not_run": {FAILED, NOT_RUN},
     "ok": {PASSED, WARNING},
     "any": {PASSED, WARNING, FAILED, NOT_RUN, NOT_APPLICABLE},
 }
+BROKEN = ("fail", "not_run", "fail|not_run")  # expectations that make the whole run fail
 CHECKS = registry.names(registry.GENERIC)  # path_contract ... reproducible
 REQUIRED = ("source", "pattern", "defect", "why", "train_params", "step_flag", "expected")
 
@@ -66,7 +69,7 @@ class Case:
     @property
     def broken(self) -> bool:
         """The platform punishes it: the whole run must fail."""
-        return any(v in ("fail", "not_run") for v in self.expected.values())
+        return any(v in BROKEN for v in self.expected.values())
 
     def accepts(self, check: str, status: str) -> bool:
         return status in ACCEPTS[self.expected.get(check, "n/a")]
@@ -105,7 +108,7 @@ def load_case(folder: Path) -> Case:
             raise CaseError(f"{folder.name}: {check}: unknown verdict {verdict!r}")
     if bool(data.get("pretrained")) != bool(data.get("make_inputs_flag")):
         raise CaseError(f"{folder.name}: pretrained and make_inputs_flag go together")
-    if (data["defect"] == CORRECT) == any(v in ("fail", "not_run") for v in expected.values()):
+    if (data["defect"] == CORRECT) == any(v in BROKEN for v in expected.values()):
         raise CaseError(f"{folder.name}: a correct job expects no failure, a broken one some")
     if f"--{data['step_flag']}=" not in data["train_params"]:
         raise CaseError(f"{folder.name}: train_params do not set --{data['step_flag']}")
