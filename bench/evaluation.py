@@ -97,7 +97,8 @@ def summarise(cases: list[Case], results: dict[str, dict]) -> dict:
         rows = [
             (case.expected[check] == "fail", results[case.name]["statuses"][check] == FAILED)
             for case in cases
-            if check in case.expected and case.expected[check] in ("fail", "pass", "warning", "ok", "n/a")
+            if check in case.expected
+            and case.expected[check] in ("fail", "pass", "warning", "ok", "n/a")
         ]
         per_check[check] = confusion(rows)
     # A run FAILs when a check failed or was left unrun (the job crashed).
@@ -168,7 +169,9 @@ def print_summary(summary: dict, seconds: float, count: int) -> None:
     )
     print(f"\n{len(summary['wrong'])} wrong verdicts:")
     for w in summary["wrong"]:
-        print(f"- {w['job']} {w['check']}: expected {w['expected']}, got {w['got']}: {w['message']}")
+        print(
+            f"- {w['job']} {w['check']}: expected {w['expected']}, got {w['got']}: {w['message']}"
+        )
 
 
 def main() -> None:

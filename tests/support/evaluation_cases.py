@@ -87,13 +87,17 @@ def load_case(folder: Path) -> Case:
     except (OSError, json.JSONDecodeError) as error:
         raise CaseError(f"{folder.name}: case.json does not parse: {error}") from None
     missing = [key for key in REQUIRED if key not in data]
-    unknown = set(data) - set(REQUIRED) - {
-        "pretrained",
-        "make_inputs_flag",
-        "make_inputs_args",
-        "reproducible",
-        "notes",
-    }
+    unknown = (
+        set(data)
+        - set(REQUIRED)
+        - {
+            "pretrained",
+            "make_inputs_flag",
+            "make_inputs_args",
+            "reproducible",
+            "notes",
+        }
+    )
     if missing or unknown:
         raise CaseError(f"{folder.name}: missing keys {missing}, unknown keys {sorted(unknown)}")
     for script in ("train.py", "make_inputs.py"):
@@ -102,7 +106,9 @@ def load_case(folder: Path) -> Case:
     expected = data["expected"]
     wanted = [c for c in CHECKS if c != "reproducible" or data.get("reproducible")]
     if sorted(expected) != sorted(wanted):
-        raise CaseError(f"{folder.name}: expected must name exactly {wanted}, got {sorted(expected)}")
+        raise CaseError(
+            f"{folder.name}: expected must name exactly {wanted}, got {sorted(expected)}"
+        )
     for check, verdict in expected.items():
         if verdict not in ACCEPTS:
             raise CaseError(f"{folder.name}: {check}: unknown verdict {verdict!r}")
