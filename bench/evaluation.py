@@ -174,13 +174,32 @@ def print_summary(summary: dict, seconds: float, count: int) -> None:
         )
 
 
+def corpus_table(cases: list[Case]) -> str:
+    """The corpus as the markdown table docs/evaluation.md holds."""
+    short = {"path_contract": "path", "pretrained_restore": "pretrained"}
+    short.update(loss_decrease="loss", resume="resume", reproducible="repro")
+    lines = [
+        "| job | imitates | pattern | defect class | expected | why |",
+        "|---|---|---|---|---|---|",
+    ]
+    for case in cases:
+        expected = ", ".join(f"{short[c]} {v}" for c, v in case.expected.items() if v != "n/a")
+        cells = [f"`{case.name}`", case.source, case.pattern, case.defect, expected, case.why]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", default=None, help="job names")
     parser.add_argument("--json", type=Path, default=None, help="write results and summary")
     parser.add_argument("--keep", type=Path, default=None, help="keep the runs in this folder")
+    parser.add_argument("--table", action="store_true", help="print the corpus table only")
     args = parser.parse_args()
     cases = load_cases(args.only)
+    if args.table:
+        print(corpus_table(cases))
+        return
     started = time.monotonic()
     results = {}
     with tempfile.TemporaryDirectory(prefix="evaluation-") as scratch:
