@@ -13,17 +13,28 @@ import sys
 
 from harness import __version__
 from harness.backends.base import BackendError
-from harness.cli import packing, records, validating
+from harness.cli import packing, pruning, records, validating
+from harness.cli.helptext import EXAMPLES, EXIT_CODES, HelpFormatter, space_form_hint
 from harness.redaction import Redactor
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="uai-harness", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="uai-harness",
+        description=__doc__.splitlines()[0],
+        epilog=EXAMPLES["uai-harness"] + EXIT_CODES,
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     validating.add_parsers(sub)
     records.add_parsers(sub)
     packing.add_parser(sub)
+    pruning.add_parser(sub)
+    for name, command in sub.choices.items():
+        command.formatter_class = HelpFormatter
+        own = f"{command.epilog}\n\n" if command.epilog else ""
+        command.epilog = own + EXAMPLES[name] + EXIT_CODES
     return parser
 
 
@@ -31,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv or ["validate"])
-    if args.command is None:
+    if hint := space_form_hint(argv):
+        print(f"error: {hint}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `uai-harness`: what it can do, not a validation
         parser.print_help()
         return 2
     try:

@@ -250,7 +250,7 @@ def add_parsers(sub) -> None:
         default=None,
         help="code folder packed at /data (local backend; default: ./im2txt)",
     )
-    job.add_argument("--mainfile", default="train.py")
+    job.add_argument("--mainfile", default="train.py", help="the job's main file in the code path")
     job.add_argument(
         "--train-params",
         default=None,
@@ -296,7 +296,9 @@ def add_parsers(sub) -> None:
     )
     inputs.add_argument("--num-images", type=int, default=4, help="synthetic images (im2txt)")
     inputs.add_argument("--seed", type=int, default=0, help="of the synthetic inputs")
-    inputs.add_argument("--checkpoint-format", choices=["v1", "v2"], default="v1")
+    inputs.add_argument(
+        "--checkpoint-format", choices=["v1", "v2"], default="v1", help="of the synthetic one"
+    )
     steps = validate.add_argument_group("steps and losses")
     steps.add_argument(
         "--steps",
