@@ -40,6 +40,8 @@ from harness.environment import git_info, local_environment
 # What a local job inherits from the harness's environment (nothing that may hold secrets).
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES")
 _TERM_GRACE_S = 20.0
+# On Ctrl-C the job gets this long to end after SIGTERM; the user is waiting.
+INTERRUPT_GRACE_S = 1.0
 
 
 class LocalBackend(Backend):
@@ -176,13 +178,19 @@ class _LocalJob(RunningJob):
         _kill_group(self.process, grace_s)
 
     def finish(self, timeout_s: float) -> RunOutcome:
+        drain_s = 10.0
         try:
             self.process.wait(timeout=max(0.0, timeout_s - (time.monotonic() - self.started)))
         except subprocess.TimeoutExpired:
             self.timed_out = True
             _kill_group(self.process, _TERM_GRACE_S)
+        except KeyboardInterrupt:  # Ctrl-C: the whole tree goes, at once
+            _kill_group(self.process, INTERRUPT_GRACE_S)
+            _kill_tree(self.process.pid)
+            drain_s = 1.0
+            raise
         finally:
-            self.pump.join(timeout=10)
+            self.pump.join(timeout=drain_s)
             self.log.close()
         _kill_tree(self.process.pid)  # what it left running in the background
         return RunOutcome(

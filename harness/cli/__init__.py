@@ -13,7 +13,7 @@ import sys
 
 from harness import __version__
 from harness.backends.base import BackendError
-from harness.cli import packing, pruning, records, validating
+from harness.cli import packing, pruning, records, validate_options, validating
 from harness.cli.helptext import EXAMPLES, EXIT_CODES, HelpFormatter, space_form_hint
 from harness.redaction import Redactor
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    validating.add_parsers(sub)
+    validate_options.add_parsers(sub)
     records.add_parsers(sub)
     packing.add_parser(sub)
     pruning.add_parser(sub)
@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # before or after a job ran: nothing of a job is left
+        print("interrupted", file=sys.stderr)
+        return validating.INTERRUPTED
     except (ValueError, OSError, BackendError) as err:  # bad input, files, daemon, image
         params = getattr(args, "train_params", None) or ""
         redactor = Redactor.for_params(params.split() if isinstance(params, str) else params)

@@ -409,7 +409,7 @@ def test_ctrl_c_while_a_job_runs_still_removes_its_container(tmp_path) -> None:
     client = FakeClient(job=[{"wait": [KeyboardInterrupt()]}])
     with pytest.raises(KeyboardInterrupt):
         _docker_run(tmp_path, {}, client=client)
-    assert client.containers.instances[0].removed
+    assert client.containers.instances[0].killed and client.containers.instances[0].removed
 
 
 def test_stale_containers_past_their_deadline_are_removed_at_start() -> None:
