@@ -115,7 +115,16 @@ def add_parsers(sub) -> None:
     steps.add_argument(
         "--strict",
         action="store_true",
-        help="a warning (no resume logic, an empty log_dir, ...) fails the run: for CI gates",
+        help="a warning (no resume logic, an empty log_dir, ...) fails the run, and resume "
+        "must be judged (a job without a step flag is refused): for CI gates",
+    )
+    steps.add_argument(
+        "--require",
+        action="append",
+        default=None,
+        metavar="CHECK",
+        help="this check must be judged: not applicable for want of an input fails it "
+        "(repeatable, e.g. --require resume --require pretrained_restore)",
     )
     out = validate.add_argument_group("run")
     out.add_argument("--timeout", type=float, default=PHASE_TIMEOUT_S, help="seconds per phase")

@@ -83,6 +83,7 @@ def _plan(args: argparse.Namespace):
         required_drop=args.required_drop,
         reproducible=args.reproducible,
         strict=args.strict,
+        require=tuple(args.require or ()),
         baseline=absolute(args.baseline),
         loss_tolerance=args.loss_tolerance,
         speed_tolerance=args.speed_tolerance,
@@ -120,6 +121,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         console.print(f"  [dim]· emptied {target}: its run had been interrupted[/]")
     check_run_folder(target, plan, must_be_empty=bool(args.run_dir))
     backend = _backend(args)
+    if backend.name == "local" and backend.read_code(plan.mainfile) is None:
+        raise ValueError(
+            f"--mainfile {plan.mainfile} is not in the code path {backend.code_path} "
+            "(give --mainfile, or the folder that holds it with --code-path)"
+        )
     run_dir = target if args.run_dir else new_run_dir(target)
     batch = flag_value(plan.train_params, "batch_size")
     reporter = ConsoleReporter(

@@ -28,7 +28,7 @@ from harness.contract import PlatformRoot
 from harness.job import JobOutput
 from harness.plan import QUICK_PARAMS, QUICK_STEPS, Plan, Preflight, inspect
 from harness.profiles import ModelCheckInputs
-from harness.record import RunRecord
+from harness.record import FAILED, CheckResult, RunRecord
 from harness.redaction import PATTERNS_ONLY, Redactor
 from harness.scenario.context import Reporter, RunContext, SilentReporter
 from harness.scenario.documents import build_record, shell_warning, store
@@ -130,6 +130,8 @@ def validate(
     for spec in verdicts.planned:
         if reason := spec.not_applicable(known):
             verdicts.skip(spec.name, reason)
+            if spec.name in plan.required():  # a gate must not pass by omission
+                verdicts.add(CheckResult(spec.name, FAILED, f"required, but {reason}"))
     script = Script(evidence, verdicts)
     interrupted = False
     try:
