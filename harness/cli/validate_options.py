@@ -132,6 +132,12 @@ def add_parsers(sub) -> None:
     out.add_argument("--run-dir", default=None, help="exact run folder (overrides --out)")
     out.add_argument("--json", action="store_true", help="machine-readable verdict on stdout")
     out.add_argument(
+        "--follow",
+        action="store_true",
+        help="show the job's own log as it runs, line by line (each phase's log file is "
+        "named when the phase starts either way)",
+    )
+    out.add_argument(
         "--junit-xml", default=None, metavar="FILE", help="also write the verdicts as JUnit XML"
     )
     sandboxing = out.add_mutually_exclusive_group()

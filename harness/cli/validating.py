@@ -129,7 +129,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     run_dir = target if args.run_dir else new_run_dir(target)
     batch = flag_value(plan.train_params, "batch_size")
     reporter = ConsoleReporter(
-        console, redactor, int(batch) if batch and batch.isdigit() else None, args.loss_regex
+        console,
+        redactor,
+        int(batch) if batch and batch.isdigit() else None,
+        args.loss_regex,
+        follow=args.follow,
     )
     console.print(
         f"[bold]uai-harness {__version__}[/] validating with the [bold]{backend.name}[/] "

@@ -95,6 +95,8 @@ class PhaseRunner:
         ctx.reporter.phase(
             name, f"{launch.mainfile} {' '.join(launch.params)}{where}", launch.target
         )
+        log_path = ctx.logs / (name if launch.cluster else f"{name}.log")
+        ctx.reporter.note(f"log: {log_path}")
         mark: PhaseMark = output.mark()
         stamped: list[tuple[float, str]] = []
 
@@ -112,12 +114,12 @@ class PhaseRunner:
         )
         if launch.cluster:
             tasks = run_cluster(
-                ctx.backend, ctx.plan.cluster, job, self.task_roots, ctx.logs / name, on_line
+                ctx.backend, ctx.plan.cluster, job, self.task_roots, log_path, on_line
             )
             self.cluster_runs[name] = tasks
             outcome = tasks[CHIEF_TASK].outcome
         else:
-            outcome = ctx.backend.run(job, root, ctx.logs / f"{name}.log", on_line)
+            outcome = ctx.backend.run(job, root, log_path, on_line)
         losses = output.losses(outcome.log_text, mark) if launch.platform_flags else NO_LOSSES
         tag = losses.source.removeprefix("events:") if losses.source.startswith("events:") else None
         speed = measure(

@@ -116,3 +116,35 @@ def test_a_run_folder_without_a_record_gets_one_error_line(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert "no run record (the run was interrupted before it wrote one" in err
     assert "Errno" not in err
+
+
+def test_follow_shows_the_jobs_log_as_it_runs_and_each_phase_names_its_log(
+    tmp_path: Path,
+) -> None:
+    """Finding 10: the job's own lines appear while it runs (before it ends), and each
+    phase's log path is printed when the phase starts."""
+    code, sample, run = tmp_path / "code", tmp_path / "sample", tmp_path / "run"
+    code.mkdir()
+    (code / "train.py").write_text(FAKE_JOB)
+    sample.mkdir()
+    (sample / "a.csv").write_text("x,1\n")
+    repo = Path(__file__).resolve().parents[2]
+    harness = subprocess.Popen(
+        [sys.executable, "-m", "harness", "validate", "--code-path", str(code), "--profile",
+         "none", "--data", str(sample), "--train-params=--number_of_steps=100000",
+         "--run-dir", str(run), "--no-sandbox", "--follow"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    seen = []
+    for line in harness.stdout:
+        seen.append(line.rstrip("\n"))
+        if "step 5 loss" in line:
+            break
+    harness.send_signal(signal.SIGINT)
+    harness.communicate(timeout=30)
+    assert f"  · log: {run / 'logs' / 'train.log'}" in seen
+    assert "    │ step 5 loss 0.8000" in seen
