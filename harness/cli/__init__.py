@@ -8,6 +8,7 @@ job's parameters before anything is printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -57,7 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, BackendError) as err:  # bad input, files, daemon, image
         params = getattr(args, "train_params", None) or ""
         redactor = Redactor.for_params(params.split() if isinstance(params, str) else params)
-        print(f"error: {redactor.text(' '.join(str(err).split()))}", file=sys.stderr)
+        message = redactor.text(" ".join(str(err).split()))
+        print(f"error: {message}", file=sys.stderr)
+        if junit := getattr(args, "junit_xml", None):  # the CI server shows why, too
+            from harness.cli.common import absolute
+            from harness.junit import write_junit
+
+            with contextlib.suppress(OSError):
+                write_junit(message, absolute(junit))
         return 2
 
 
