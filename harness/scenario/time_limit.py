@@ -64,8 +64,14 @@ def limit_verdict(
     """(failure, warning) of a phase the time limit stopped, from the highest step it
     logged or saved (`reached`) and its measured speed (steps/s)."""
     stopped = f"was stopped at the {timeout_s:g} s time limit"
-    if target is None or reached is None:
+    if target is None:
         return stopped, None
+    if reached is None:
+        return (
+            f"{stopped}, no step logged toward {flag}: is it stuck before training, or does "
+            "it log its steps where the harness cannot read them (--loss-regex)?",
+            None,
+        )
     if reached > target:
         return (
             f"{stopped}, having logged step {reached} past its target {target}: does "

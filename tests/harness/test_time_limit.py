@@ -95,3 +95,12 @@ def test_a_job_stopped_while_saving_after_its_target_is_judged(tmp_path: Path, c
     assert table["resume"] != "not run", table
     train = result.record.phase("train")
     assert train.timed_out and train.diagnosis.startswith("time limit: it reached its target")
+
+
+def test_a_job_that_logged_no_step_is_not_called_slow() -> None:
+    failure, _ = limit_verdict(2, 3, None, None, 2.0, "--number_of_steps=3")
+    assert failure == (
+        "was stopped at the 2 s time limit, no step logged toward --number_of_steps=3: is it "
+        "stuck before training, or does it log its steps where the harness cannot read them "
+        "(--loss-regex)?"
+    )
