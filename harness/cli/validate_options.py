@@ -29,7 +29,9 @@ def add_parsers(sub) -> None:
         default=None,
         help="code folder packed at /data (local backend; default: ./im2txt)",
     )
-    job.add_argument("--mainfile", default="train.py", help="the job's main file in the code path")
+    job.add_argument(
+        "--mainfile", default="train.py", help="the job's main file, in the code path or image"
+    )
     job.add_argument(
         "--train-params",
         default=None,

@@ -6,24 +6,16 @@ marked interrupted, and the folder usable by the next validate."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from harness.scenario import Plan, check_run_folder, clear_interrupted
+from tests.support.plain_jobs import start_validate
 
-FAKE_JOB = """\
-import argparse, os, time
-parser = argparse.ArgumentParser()
-parser.add_argument("--number_of_steps", type=int, default=10)
-for flag in ("output_dir", "data_dir", "work_dir", "log_dir", "num_gpus"):
-    parser.add_argument(f"--{flag}")
-args = parser.parse_args()
+LOOPS_WITH_A_HELPER = """\
 if os.fork() == 0:  # a helper process that lives as long as it is let
     with open(os.path.join(args.output_dir, "helper.pid"), "w") as f:
         f.write(str(os.getpid()))
@@ -64,22 +56,8 @@ def _host_pids(output_dir: Path) -> list[int]:
     "sandbox", [pytest.param("--sandbox", marks=pytest.mark.sandbox), "--no-sandbox"]
 )
 def test_ctrl_c_stops_the_job_and_exits_130_with_one_line(tmp_path: Path, sandbox: str) -> None:
-    code, sample, run = tmp_path / "code", tmp_path / "sample", tmp_path / "run"
-    code.mkdir()
-    (code / "train.py").write_text(FAKE_JOB)
-    sample.mkdir()
-    (sample / "a.csv").write_text("x,1\n")
-    repo = Path(__file__).resolve().parents[2]
-    harness = subprocess.Popen(
-        [sys.executable, "-m", "harness", "validate", "--code-path", str(code), "--profile",
-         "none", "--data", str(sample), "--train-params=--number_of_steps=100000",
-         "--run-dir", str(run), sandbox],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(repo)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    run = tmp_path / "run"
+    harness = start_validate(tmp_path, LOOPS_WITH_A_HELPER, sandbox)
     log = run / "logs" / "train.log"
     deadline = time.monotonic() + 120
     while not (log.is_file() and "step 20 " in log.read_text()):
@@ -105,7 +83,7 @@ def test_ctrl_c_stops_the_job_and_exits_130_with_one_line(tmp_path: Path, sandbo
     assert {c["status"] for c in record["checks"]} <= {"not run", "not applicable"}
     # The next validate into the same folder: the interrupted run is cleared, not refused.
     assert clear_interrupted(run) and not any(run.iterdir())
-    check_run_folder(run, Plan(profile="none", data=sample))
+    check_run_folder(run, Plan(profile="none", data=tmp_path / "sample"))
 
 
 def test_a_run_folder_without_a_record_gets_one_error_line(tmp_path: Path, capsys) -> None:
@@ -123,22 +101,8 @@ def test_follow_shows_the_jobs_log_as_it_runs_and_each_phase_names_its_log(
 ) -> None:
     """Finding 10: the job's own lines appear while it runs (before it ends), and each
     phase's log path is printed when the phase starts."""
-    code, sample, run = tmp_path / "code", tmp_path / "sample", tmp_path / "run"
-    code.mkdir()
-    (code / "train.py").write_text(FAKE_JOB)
-    sample.mkdir()
-    (sample / "a.csv").write_text("x,1\n")
-    repo = Path(__file__).resolve().parents[2]
-    harness = subprocess.Popen(
-        [sys.executable, "-m", "harness", "validate", "--code-path", str(code), "--profile",
-         "none", "--data", str(sample), "--train-params=--number_of_steps=100000",
-         "--run-dir", str(run), "--no-sandbox", "--follow"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(repo)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    run = tmp_path / "run"
+    harness = start_validate(tmp_path, LOOPS_WITH_A_HELPER, "--no-sandbox", "--follow")
     seen = []
     for line in harness.stdout:
         seen.append(line.rstrip("\n"))

@@ -14,6 +14,7 @@ import pytest
 from harness.backends.local import LocalBackend
 from harness.scenario import Plan, validate
 from harness.scenario.time_limit import FitForecast, limit_verdict
+from tests.support.plain_jobs import write_plain_job
 
 
 def test_reaching_the_target_then_stopped_while_saving_is_judged_with_a_warning() -> None:
@@ -60,12 +61,6 @@ def test_the_forecast_stays_quiet_when_the_target_fits() -> None:
 
 
 SAVES_PAST_THE_LIMIT = """\
-import argparse, os, time
-parser = argparse.ArgumentParser()
-parser.add_argument("--number_of_steps", type=int, default=10)
-for flag in ("output_dir", "data_dir", "work_dir", "log_dir", "num_gpus"):
-    parser.add_argument(f"--{flag}")
-args = parser.parse_args()
 for step in range(1, args.number_of_steps + 1):
     print(f"global step {step}: loss = {4.0 / step:.4f}", flush=True)
 print("saving...", flush=True)
@@ -77,18 +72,15 @@ time.sleep(1000)  # a save that outlasts the time limit
 def test_a_job_stopped_while_saving_after_its_target_is_judged(tmp_path: Path, capsys) -> None:
     """End to end with a plain-Python job (no TensorFlow): train and resume both reach
     their targets, are stopped by a 4 s limit while 'saving', and are judged."""
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "train.py").write_text(SAVES_PAST_THE_LIMIT)
-    (tmp_path / "sample").mkdir()
-    (tmp_path / "sample" / "a.csv").write_text("x\n")
+    code, sample = write_plain_job(tmp_path, SAVES_PAST_THE_LIMIT)
     plan = Plan(
         train_params=["--number_of_steps=30"],
         profile="none",
-        data=tmp_path / "sample",
+        data=sample,
         timeout_s=4,
         resume_steps=10,
     )
-    backend = LocalBackend(tmp_path / "code", sandbox_mode=False)
+    backend = LocalBackend(code, sandbox_mode=False)
     result = validate(backend, plan, tmp_path / "run")
     table = {c.name: c.status for c in result.record.checks}
     assert table["loss_decrease"] == "passed", table
