@@ -64,9 +64,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def space_form_hint(argv: list[str]) -> str | None:
-    """One line when an option whose value starts with `-` was given in the space form."""
+    """One line when an option whose value starts with `-` was given in the space form
+    where argparse cannot take it (a value with a space in it, argparse takes)."""
     for option, value in zip(argv, argv[1:], strict=False):
-        if option in DASH_VALUED and value.startswith("-"):
+        if option in DASH_VALUED and value.startswith("-") and " " not in value:
             return (
                 f'write {option}="{value}" (with =): a value that starts with - after a space '
                 "is read as an option"

@@ -44,6 +44,11 @@ def test_validate_help_shows_defaults() -> None:
     assert "(default: train.py)" in text and "(default: runs)" in text
 
 
+def test_the_space_form_with_several_flags_is_still_taken() -> None:
+    args = build_parser().parse_args(["validate", "--train-params", "--a=1 --b=2"])
+    assert args.train_params == "--a=1 --b=2"
+
+
 def test_the_space_form_of_train_params_gets_one_line(capsys) -> None:
     assert main(["validate", "--train-params", "--x=1"]) == 2
     err = capsys.readouterr().err
