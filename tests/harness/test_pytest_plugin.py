@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.foreign_jobs import TF1_COMPAT
+from tests.support.plugin import plugin_args
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +48,7 @@ def test_uai_finished_run_validates_the_users_job_once_for_the_session(tmp_path:
             "-q",
             "-p",
             "no:cacheprovider",
+            *plugin_args(),
             f"--harness-code-path={TF1_COMPAT.folder}",
             f"--harness-train-params={params}",
         ],

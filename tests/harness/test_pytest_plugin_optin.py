@@ -4,11 +4,12 @@ keeps them; asking with `-p harness.pytest_plugin` gives the `uai_`-prefixed fix
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support.plugin import plugin_args
 
 PROJECT_TESTS = """
 import pytest
@@ -35,19 +36,20 @@ def test_prefixed(uai_platform_root):
 """
 
 
-def _pytest(project: Path, *args: str) -> subprocess.CompletedProcess:
+def _pytest(project: Path, enable: bool) -> subprocess.CompletedProcess:
     repo = Path(__file__).resolve().parents[2]
-    # A stale install made before the pytest11 entry point was dropped would still load the
-    # plugin; what is judged is this checkout's packaging, so such an install is disabled.
-    stale = [
-        ep.name
-        for ep in importlib.metadata.entry_points(group="pytest11")
-        if ep.value == "harness.pytest_plugin"
-    ]
-    disable = [f"-pno:{name}" for name in stale]
     env = {**os.environ, "PYTHONPATH": str(repo)}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *disable, *args],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            *plugin_args(enable),
+        ],
         cwd=project,
         capture_output=True,
         text=True,
@@ -65,13 +67,13 @@ def test_a_project_that_did_not_ask_keeps_its_own_markers_and_fixtures(tmp_path:
         "[pytest]\nmarkers =\n    gpu: mine\n    docker: mine\naddopts = --strict-markers\n"
     )
     (tmp_path / "test_project.py").write_text(PROJECT_TESTS)
-    done = _pytest(tmp_path)
+    done = _pytest(tmp_path, enable=False)
     assert done.returncode == 0, done.stdout[-2000:]
     assert "2 passed" in done.stdout and "skipped" not in done.stdout
 
 
 def test_a_project_that_asks_gets_prefixed_fixtures(tmp_path: Path) -> None:
     (tmp_path / "test_plugin.py").write_text(PLUGIN_TESTS)
-    done = _pytest(tmp_path, "-p", "harness.pytest_plugin")
+    done = _pytest(tmp_path, enable=True)
     assert done.returncode == 0, done.stdout[-2000:]
     assert "1 passed" in done.stdout
