@@ -33,6 +33,7 @@ from harness.contract import HARNESS_ENV, PlatformRoot
 from harness.images.build import build_image
 from harness.record import NOT_APPLICABLE, NOT_RUN, PASSED
 from harness.scenario import Plan, new_run_dir, validate
+from tests.support.plugin import plugin_args
 
 PATTERN = "--input_file_pattern=/train-?????-of-00002"
 
@@ -266,7 +267,8 @@ def _pytest_on(tmp_path: Path, body: dict[str, str], *options: str) -> subproces
         (tmp_path / name).write_text(text)
     env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rsfE", "-p", "no:cacheprovider", *options],
+        [sys.executable, "-m", "pytest", "-q", "-rsfE", "-p", "no:cacheprovider"]
+        + [*plugin_args(), *options],
         cwd=tmp_path,
         env=env,
         capture_output=True,
