@@ -15,7 +15,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--number_of_steps", type=int, default=10)
 for flag in ("output_dir", "data_dir", "work_dir", "log_dir", "num_gpus"):
     parser.add_argument(f"--{flag}")
-args = parser.parse_args()
+args, _ = parser.parse_known_args()
 """
 
 

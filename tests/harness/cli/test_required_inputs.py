@@ -58,3 +58,32 @@ def test_strict_requires_resume_and_the_record_keeps_the_list() -> None:
     plan = Plan(train_params=["--max_steps=5"], profile="none", strict=True, require=["x"])
     assert plan.required() == ("x", "resume")
     assert Plan.from_record(plan.to_record()).require == ("x",)
+
+
+@pytest.mark.slow
+def test_a_required_check_still_not_applicable_after_the_run_fails_naming_why(
+    tmp_path: Path,
+) -> None:
+    """The pretrained flag is given but its file is neither shipped nor --pretrained:
+    only the run can tell, and the required check fails instead of being skipped."""
+    from harness.backends.local import LocalBackend
+    from harness.scenario import validate
+    from tests.support.plain_jobs import write_plain_job
+
+    body = "for step in range(1, args.number_of_steps + 1):\n"
+    body += "    print(f'global step {step}: loss = {4.0 / step:.4f}', flush=True)\n"
+    code, sample = write_plain_job(tmp_path, body)
+    plan = Plan(
+        train_params=["--number_of_steps=5", "--init_checkpoint=/ckpt/model.ckpt"],
+        profile="none",
+        data=sample,
+        require=["pretrained_restore"],
+        resume_steps=2,
+    )
+    result = validate(LocalBackend(code, sandbox_mode=False), plan, tmp_path / "run")
+    check = result.record.check("pretrained_restore")
+    assert check.status == "failed" and not result.passed
+    assert check.message == (
+        "required, but --init_checkpoint=/ckpt/model.ckpt is neither in the code nor given "
+        "with --pretrained"
+    )
