@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.normal_form import by_role, normal
 from harness.record import PhaseRecord, RunRecord, jsonable
 
 Change = tuple[Any, Any]
@@ -196,11 +197,16 @@ def compare_losses(
 def _dict_changes(
     a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = ""
 ) -> dict[str, Change]:
-    return {
-        f"{prefix}{key}": (a.get(key), b.get(key))
-        for key in sorted(a.keys() | b.keys(), key=str)
-        if a.get(key) != b.get(key)
-    }
+    """The keys whose values differ (in their JSON form), nested dicts key by key."""
+    a, b = normal(a), normal(b)
+    changes: dict[str, Change] = {}
+    for key in sorted(a.keys() | b.keys(), key=str):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            changes.update(_dict_changes(va, vb, prefix=f"{prefix}{key}."))
+        elif va != vb:
+            changes[f"{prefix}{key}"] = (va, vb)
+    return changes
 
 
 def _phase_differences(a: PhaseRecord, b: PhaseRecord) -> dict[str, Change]:
@@ -208,7 +214,7 @@ def _phase_differences(a: PhaseRecord, b: PhaseRecord) -> dict[str, Change]:
     pairs = {
         "exit_code": (a.exit_code, b.exit_code),
         "backend": (a.backend, b.backend),
-        "command": (a.command, b.command),
+        "command": (normal(a.command), normal(b.command)),
         "image.id": (image_a.get("id"), image_b.get("id")),
         "image.digest": (image_a.get("digest"), image_b.get("digest")),
     }
@@ -280,7 +286,9 @@ def diff_environment(a: Mapping[str, Any], b: Mapping[str, Any]) -> EnvironmentD
 
 
 def diff_hashes(a: Mapping[str, str], b: Mapping[str, str]) -> HashDiff:
-    """Paths whose hashes changed, appeared or disappeared going from `a` to `b`."""
+    """Paths whose hashes changed, appeared or disappeared going from `a` to `b` (event
+    files matched by role)."""
+    a, b = by_role(a), by_role(b)
     return HashDiff(
         changed=sorted(path for path in a.keys() & b.keys() if a[path] != b[path]),
         added=sorted(b.keys() - a.keys()),
@@ -289,11 +297,8 @@ def diff_hashes(a: Mapping[str, str], b: Mapping[str, str]) -> HashDiff:
 
 
 def _job_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Change]:
-    changes = _dict_changes(
-        {k: v for k, v in a.items() if k != "flags"}, {k: v for k, v in b.items() if k != "flags"}
-    )
-    changes.update(_dict_changes(a.get("flags") or {}, b.get("flags") or {}, prefix="flags."))
-    return dict(sorted(changes.items()))
+    """What was run, key by key (`flags.lr`, `plan.steps`, `freezing.trainable`)."""
+    return dict(sorted(_dict_changes(a, b).items()))
 
 
 def _version_changes(a: RunRecord, b: RunRecord) -> dict[str, Change]:

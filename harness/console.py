@@ -46,8 +46,10 @@ class ConsoleReporter:
         redactor: Redactor,
         batch_size: int | None = None,
         loss_regex: str | None = None,
+        follow: bool = False,
     ) -> None:
         self.console, self.redactor = console, redactor
+        self.follow = follow  # show the job's own log lines as they come (--follow)
         self.batch_size, self.loss_regex = batch_size, loss_regex
         self._status = None
         self._phase = ""
@@ -78,6 +80,8 @@ class ConsoleReporter:
             self._status.start()
 
     def line(self, text: str) -> None:
+        if self.follow:
+            self._print("    [dim]│[/] ", text)
         found = self._parser.feed(text)
         if found is None:
             return

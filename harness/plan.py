@@ -74,7 +74,9 @@ class Plan:
     loss: LossSettings = dataclasses.field(default_factory=LossSettings)
     required_drop: float | None = None  # None: the profile's
     reproducible: bool = False
-    strict: bool = False  # a warning fails the run
+    strict: bool = False  # a warning fails the run, and `resume` must be judged
+    # Checks that must be judged: "not applicable" for want of an input fails them.
+    require: tuple[str, ...] = ()
     baseline: Path | None = None  # a committed baseline to judge the run against
     loss_tolerance: float = LOSS_TOLERANCE
     speed_tolerance: float = SPEED_TOLERANCE
@@ -87,6 +89,8 @@ class Plan:
     def __setattr__(self, name: str, value: object) -> None:
         if name == "train_params":
             value = JobParams.of(value)
+        if name == "require":
+            value = tuple(value)
         super().__setattr__(name, value)
 
     def __post_init__(self) -> None:
@@ -101,6 +105,11 @@ class Plan:
             value = getattr(self, name)
             if value is not None and not Path(value).is_absolute():
                 raise ValueError(f"{name} path {value} must be absolute (resolve it at the edge)")
+
+    def required(self) -> tuple[str, ...]:
+        """The checks this run must judge: `require`, and `resume` when strict (the check
+        that matters most for preemptible runs)."""
+        return tuple(dict.fromkeys((*self.require, *(("resume",) if self.strict else ()))))
 
     def to_record(self) -> dict:
         """The plan's part of the run record: `train_params` (the words) and `plan` (every
@@ -209,6 +218,35 @@ def check_numbers(plan: Plan) -> None:
     _number("--speed-tolerance", plan.speed_tolerance, 0, 1)
 
 
+def _check_required(plan: Plan, step: StepTarget | None, flag: tuple[str, str] | None) -> None:
+    """A required check that could only be `not applicable` for want of an input the
+    harness can see now: refused before anything is written, naming the input."""
+    from harness.checks import registry
+
+    unknown = [name for name in plan.required() if name not in registry.names()]
+    if unknown:
+        raise ValueError(
+            f"--require {', '.join(unknown)}: no such check (known: {', '.join(registry.names())})"
+        )
+    why = (
+        "is required (--strict)"
+        if plan.strict and "resume" not in plan.require
+        else ("is required (--require)")
+    )
+    if "resume" in plan.required() and step is None:
+        raise ValueError(
+            f"check resume {why}, but the job's parameters carry no step target to raise for "
+            f"a rerun: give the step flag in --train-params (one of {_known_step_flags()}), "
+            "or name it with --step-flag and --steps"
+        )
+    if "pretrained_restore" in plan.required() and flag is None:
+        raise ValueError(
+            "check pretrained_restore is required (--require), but the job's parameters name "
+            "no pretrained checkpoint: add its flag to --train-params or name it with "
+            "--pretrained-flag, and give the file with --pretrained"
+        )
+
+
 def inspect(plan: Plan) -> Preflight:
     """Check the plan's inputs before anything is written; ValueError names what is wrong."""
     profile = make_profile(plan.profile)
@@ -223,11 +261,13 @@ def inspect(plan: Plan) -> Preflight:
             "or name the flag with --pretrained-flag"
         )
     check_numbers(plan)
+    step = _step_target(plan, profile)
+    _check_required(plan, step, flag)
     return Preflight(
         data=data,
         pretrained=pretrained,
         profile=profile,
-        step=_step_target(plan, profile),
+        step=step,
         pretrained_flag=flag,
         freezing=freezing_rules(plan.train_params, plan.fine_tune),
         baseline=load_baseline(plan.baseline) if plan.baseline is not None else None,

@@ -1,8 +1,10 @@
 """pytest plugin: platform fixtures, resource markers, a finished validation, leftover checks.
 
-Registered through the `pytest11` entry point, so a user's own test suite gets
-`platform_root`, `synthetic_dataset`, `synthetic_checkpoint` and `finished_run`
-by installing the harness. Tests *marked* `docker` or `gpu` (markers only, never
+Loaded only where a test session asks for it - `pytest -p harness.pytest_plugin`, or
+`pytest_plugins = ["harness.pytest_plugin"]` in the project's conftest.py - never by
+installing the harness, so another project's own `gpu` or `docker` markers are left
+alone. It gives `uai_platform_root`, `uai_synthetic_dataset`, `uai_synthetic_checkpoint`
+and `uai_finished_run`. Tests *marked* `docker` or `gpu` (markers only, never
 folder or file names) are skipped with the reason when the resource is absent,
 except under `--require-docker`, where a missing daemon fails them: CI must never
 pass by skipping. With `--require-docker` the session also fails if any container,
@@ -49,12 +51,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--harness-code-path",
         default=None,
-        help="code folder for finished_run (default: ./im2txt of the rootdir)",
+        help="code folder for uai_finished_run (default: ./im2txt of the rootdir)",
     )
     group.addoption(
         "--harness-train-params",
         default=None,
-        help="job parameters for finished_run (default: the quick im2txt plan)",
+        help="job parameters for uai_finished_run (default: the quick im2txt plan)",
     )
 
 
@@ -191,29 +193,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture
-def platform_root(tmp_path: Path) -> PlatformRoot:
+def uai_platform_root(tmp_path: Path) -> PlatformRoot:
     """An empty folder laid out like the platform: data/, data/data/, data/output/."""
     return PlatformRoot.create(parent=tmp_path)
 
 
 @pytest.fixture
-def synthetic_dataset(platform_root: PlatformRoot):
+def uai_synthetic_dataset(uai_platform_root: PlatformRoot):
     """Tiny learnable records and word_counts.txt in the root's data_dir."""
     from harness.synthetic import generate_dataset
 
-    return generate_dataset(platform_root.data_dir, num_images=8, captions_per_image=2)
+    return generate_dataset(uai_platform_root.data_dir, num_images=8, captions_per_image=2)
 
 
 @pytest.fixture
-def synthetic_checkpoint(platform_root: PlatformRoot):
+def uai_synthetic_checkpoint(uai_platform_root: PlatformRoot):
     """A V1 Inception v3 checkpoint with the real names and shapes at work_dir."""
     from harness.synthetic import write_inception_checkpoint
 
-    return write_inception_checkpoint(platform_root.work_dir / "inception_v3.ckpt")
+    return write_inception_checkpoint(uai_platform_root.work_dir / "inception_v3.ckpt")
 
 
 @pytest.fixture(scope="session")
-def finished_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def uai_finished_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """One full local validation (train, evaluate, resume, inference), shared by the session."""
     from harness.backends.local import LocalBackend
     from harness.params import split_params
@@ -223,7 +225,7 @@ def finished_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     code_path = Path(given) if given else Path(request.config.rootpath) / "im2txt"
     code_path = code_path.resolve()
     if not code_path.is_dir():
-        pytest.fail(f"finished_run: no code folder {code_path}; pass --harness-code-path")
+        pytest.fail(f"uai_finished_run: no code folder {code_path}; pass --harness-code-path")
     params = request.config.getoption("--harness-train-params")
     plan = Plan(train_params=split_params(params)) if params else Plan()
     run_dir = tmp_path_factory.mktemp("finished-run")

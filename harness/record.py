@@ -206,6 +206,8 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     # Judged strictly (`--strict`, for CI gates): a warning fails the run.
     strict: bool = False
+    # Stopped by the user (Ctrl-C): the phases and checks are those that had finished.
+    interrupted: bool = False
 
     @property
     def passed(self) -> bool:
@@ -214,7 +216,7 @@ class RunRecord:
         statuses = [check.status for check in self.checks]
         blocking = (FAILED, NOT_RUN, WARNING) if self.strict else (FAILED, NOT_RUN)
         ran = PASSED in statuses or WARNING in statuses
-        return ran and not any(status in blocking for status in statuses)
+        return ran and not self.interrupted and not any(s in blocking for s in statuses)
 
     def counts(self) -> dict[str, int]:
         return {status: sum(c.status == status for c in self.checks) for status in STATUSES}
@@ -228,7 +230,7 @@ class RunRecord:
         counts = self.counts()
         ran = counts[PASSED] + counts[WARNING] + counts[FAILED]
         extra = [f"{counts[s]} {s}" for s in (NOT_RUN, NOT_APPLICABLE) if counts[s]]
-        word = "PASSED" if self.passed else "FAILED"
+        word = "INTERRUPTED" if self.interrupted else "PASSED" if self.passed else "FAILED"
         text = f"{word}: {counts[PASSED]} of {ran} checks passed"
         if counts[WARNING]:
             plural = "s" if counts[WARNING] > 1 else ""
@@ -287,12 +289,18 @@ class RunRecord:
             checks=[CheckResult.from_dict(check) for check in data["checks"]],
             timings={str(key): float(value) for key, value in data["timings"].items()},
             strict=bool(data.get("strict", False)),
+            interrupted=bool(data.get("interrupted", False)),
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RunRecord:
         """Reads a record written by `to_json`; ValueError naming the file if it is not one."""
         path = Path(path)
+        if not path.is_file():
+            raise ValueError(
+                f"{path}: no run record (the run was interrupted before it wrote one, or is "
+                "still running)"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,14 @@ def write_report(record: RunRecord, out_dir: Path, log_scale: bool = False) -> d
     out_dir.mkdir(parents=True, exist_ok=True)
     judged = record.check(regression.NAME)
     baseline = (judged.evidence.get("baseline_losses") or {}) if judged else {}
+    decrease = record.check("loss_decrease")
+    required = decrease.evidence.get("limit") if decrease else None
     png = loss_plot_png(
-        record.phases, log_scale=log_scale, baseline={int(s): float(v) for s, v in baseline.items()}
+        record.phases,
+        log_scale=log_scale,
+        baseline={int(s): float(v) for s, v in baseline.items()},
+        required=float(required) if isinstance(required, int | float) else None,
+        title=_job_title(record),
     )
     paths = {
         "plot": out_dir / PLOT_NAME,
@@ -50,20 +57,37 @@ def write_report(record: RunRecord, out_dir: Path, log_scale: bool = False) -> d
     return paths
 
 
+def _job_title(record: RunRecord) -> str:
+    code = record.code or {}
+    where = code.get("name") or Path(str(code.get("path", "job"))).name
+    return f"{record.job.get('mainfile', 'train.py')} in {where}: {record.summary()}"
+
+
+def _spans_a_decade(curves: Iterable[Mapping[int, float]]) -> bool:
+    values = [v for series in curves for v in series.values() if math.isfinite(v) and v > 0]
+    return bool(values) and max(values) > 10 * min(values)
+
+
 def loss_plot_png(
     phases: Sequence[PhaseRecord],
     log_scale: bool = False,
     baseline: Mapping[int, float] | None = None,
+    required: float | None = None,
+    title: str = "",
 ) -> bytes:
     """PNG of loss against global step, one line per phase (non-finite losses left out),
-    and the baseline's training losses dashed when the run was judged against one."""
+    on a log scale when asked or when the losses span more than a decade (an early spike
+    would flatten the rest); the baseline's training losses grey and dashed beneath the
+    run's lines, the level loss_decrease required dotted red, the job in the title."""
     figure = Figure(figsize=(8, 4.5), dpi=100)  # no pyplot: no global state, no GUI backend
     canvas = FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     plotted = False
-    curves = [(phase.name, phase.losses, "-") for phase in phases]
+    curves = [(phase.name, phase.losses, {"linestyle": "-", "zorder": 3}) for phase in phases]
     if baseline:
-        curves.append(("baseline train", baseline, "--"))
+        grey = {"linestyle": "--", "color": "0.55", "linewidth": 2.5, "zorder": 2}
+        curves.append(("baseline train", baseline, grey))
+    log_scale = log_scale or _spans_a_decade(series for _, series, _ in curves)
     for name, series, style in curves:
         points = [(step, loss) for step, loss in sorted(series.items()) if math.isfinite(loss)]
         if log_scale:
@@ -72,8 +96,12 @@ def loss_plot_png(
             continue
         steps, losses = zip(*points, strict=True)
         marker = "." if len(points) <= 50 else None
-        axes.plot(steps, losses, style, marker=marker, label=name)
+        axes.plot(steps, losses, marker=marker, label=name, **style)
         plotted = True
+    if plotted and required is not None and (required > 0 or not log_scale):
+        axes.axhline(required, color="tab:red", linestyle=":", label=f"required <= {required:.4g}")
+    if title:
+        axes.set_title(title, fontsize=9)
     if plotted:
         axes.legend()
         if log_scale:
@@ -151,8 +179,10 @@ def _job_rows(record: RunRecord) -> list[tuple[str, str]]:
 
 
 def _md(text: Any) -> str:
-    """A Markdown table cell: HTML escaped (`<S>` is a caption token), pipes and newlines safe."""
-    escaped = html.escape(str(text), quote=False).replace("|", "\\|")
+    """A Markdown table cell: only what Markdown would take as HTML escaped (a tag such as
+    the caption token `<S>`, an entity), so `<=` stays `<=`; pipes and newlines safe."""
+    escaped = re.sub(r"&(?=#?\w+;)", "&amp;", str(text))
+    escaped = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", escaped).replace("|", "\\|")
     return escaped.replace("\r", "").replace("\n", "<br>")
 
 
@@ -203,7 +233,7 @@ def render_markdown(record: RunRecord, plot_name: str = PLOT_NAME) -> str:
     ]
     for phase in record.phases:
         lines.append(f"Command of phase {_md(phase.name)}:")
-        lines.extend(["", *_fence(" ".join(phase.command)), ""])
+        lines.extend(["", *_fence(shlex.join(phase.command)), ""])
         if phase.exit_code != 0 and phase.log_tail:
             lines.append(f"Log tail of phase {_md(phase.name)} (exit code {phase.exit_code}):")
             lines.extend(["", *_fence(phase.log_tail), ""])
@@ -294,7 +324,7 @@ def render_html(record: RunRecord, png: bytes) -> str:
     image = base64.b64encode(png).decode("ascii")
     phase_details = "".join(
         f"<details><summary>{_h(phase.name)}: command and log tail</summary>"
-        f"<pre>{_h(' '.join(phase.command))}</pre><pre>{_h(phase.log_tail)}</pre></details>"
+        f"<pre>{_h(shlex.join(phase.command))}</pre><pre>{_h(phase.log_tail)}</pre></details>"
         for phase in record.phases
     )
     timings = (

@@ -1,25 +1,19 @@
 """Shared test configuration.
 
-The harness plugin normally arrives through its pytest11 entry point; in a bare
-checkout (package not installed) it is loaded here instead.
+The harness plugin is loaded only where a session asks for it; this suite asks here.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
 import pytest
 
 from tests.support.gitrepo import git
 
-_registered = any(
-    ep.value == "harness.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11")
-)
-# The container tests' image fixtures, for every `docker`-marked test wherever it lives.
-pytest_plugins = ["tests.support.docker_images"]
-if not _registered:
-    pytest_plugins.insert(0, "harness.pytest_plugin")
+# The harness plugin (markers, --require-docker/--require-sandbox), and the container
+# tests' image fixtures for every `docker`-marked test wherever it lives.
+pytest_plugins = ["harness.pytest_plugin", "tests.support.docker_images"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -57,6 +57,10 @@ class ContainerJob(RunningJob):
                 changes = [change["Path"] for change in self.container.diff() or []]
         except DAEMON_ERRORS as err:
             self.error = f"the Docker daemon failed: {one_line(err)}"
+        except KeyboardInterrupt:  # Ctrl-C: killed now, removed below
+            with contextlib.suppress(*DAEMON_ERRORS):
+                self.container.kill()
+            raise
         finally:
             if self.pump.is_alive():
                 self.pump.join(timeout=_LOG_DRAIN_S)

@@ -48,6 +48,8 @@ _TERM_GRACE_S = 20.0
 _PR_SET_CHILD_SUBREAPER = 36
 # Pids of this process's local jobs still running (a cluster runs several at once).
 _live_jobs: set[int] = set()
+# On Ctrl-C the job gets this long to end after SIGTERM; the user is waiting.
+INTERRUPT_GRACE_S = 1.0
 
 
 class LocalBackend(Backend):
@@ -194,13 +196,19 @@ class _LocalJob(RunningJob):
         _kill_group(self.process, grace_s)
 
     def finish(self, timeout_s: float) -> RunOutcome:
+        drain_s = 10.0
         try:
             self.process.wait(timeout=max(0.0, timeout_s - (time.monotonic() - self.started)))
         except subprocess.TimeoutExpired:
             self.timed_out = True
             _kill_group(self.process, _TERM_GRACE_S)
+        except KeyboardInterrupt:  # Ctrl-C: the whole tree goes, at once
+            _kill_group(self.process, INTERRUPT_GRACE_S)
+            _kill_tree(self.process.pid)
+            drain_s = 1.0
+            raise
         finally:
-            self.pump.join(timeout=10)
+            self.pump.join(timeout=drain_s)
             self.log.close()
         _live_jobs.discard(self.process.pid)
         _kill_tree(self.process.pid)  # what it left running in the background

@@ -8,22 +8,34 @@ job's parameters before anything is printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
 from harness import __version__
 from harness.backends.base import BackendError
-from harness.cli import packing, records, validating
+from harness.cli import packing, pruning, records, validate_options, validating
+from harness.cli.helptext import EXAMPLES, EXIT_CODES, HelpFormatter, space_form_hint
 from harness.redaction import Redactor
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="uai-harness", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="uai-harness",
+        description=__doc__.splitlines()[0],
+        epilog=EXAMPLES["uai-harness"] + EXIT_CODES,
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    validating.add_parsers(sub)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    validate_options.add_parsers(sub)
     records.add_parsers(sub)
     packing.add_parser(sub)
+    pruning.add_parser(sub)
+    for name, command in sub.choices.items():
+        command.formatter_class = HelpFormatter
+        own = f"{command.epilog}\n\n" if command.epilog else ""
+        command.epilog = own + EXAMPLES[name] + EXIT_CODES
     return parser
 
 
@@ -31,16 +43,29 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv or ["validate"])
-    if args.command is None:
+    if hint := space_form_hint(argv):
+        print(f"error: {hint}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `uai-harness`: what it can do, not a validation
         parser.print_help()
         return 2
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # before or after a job ran: nothing of a job is left
+        print("interrupted", file=sys.stderr)
+        return validating.INTERRUPTED
     except (ValueError, OSError, BackendError) as err:  # bad input, files, daemon, image
         params = getattr(args, "train_params", None) or ""
         redactor = Redactor.for_params(params.split() if isinstance(params, str) else params)
-        print(f"error: {redactor.text(' '.join(str(err).split()))}", file=sys.stderr)
+        message = redactor.text(" ".join(str(err).split()))
+        print(f"error: {message}", file=sys.stderr)
+        if junit := getattr(args, "junit_xml", None):  # the CI server shows why, too
+            from harness.cli.common import absolute
+            from harness.junit import write_junit
+
+            with contextlib.suppress(OSError):
+                write_junit(message, absolute(junit))
         return 2
 
 

@@ -97,7 +97,11 @@ def add_parser(sub) -> None:
         help="folder packed at /data (default: ./im2txt)",
     )
     packer.add_argument(
-        "--mainfile-path", "--mainfile_path", dest="mainfile_path", default="train.py"
+        "--mainfile-path",
+        "--mainfile_path",
+        dest="mainfile_path",
+        default="train.py",
+        help="the job's main file in the code path",
     )
     packer.add_argument(
         "--train-params",
@@ -106,9 +110,19 @@ def add_parser(sub) -> None:
         default=" ".join(PLATFORM_EXAMPLE_PARAMS),
         help="the job's own parameters, written verbatim (default: the platform's im2txt example)",
     )
-    packer.add_argument("--test-data-path", "--test_data_path", dest="test_data_path", default=None)
     packer.add_argument(
-        "--test-output-path", "--test_output_path", dest="test_output_path", default=None
+        "--test-data-path",
+        "--test_data_path",
+        dest="test_data_path",
+        default=None,
+        help="data folder for --run-local-test",
+    )
+    packer.add_argument(
+        "--test-output-path",
+        "--test_output_path",
+        dest="test_output_path",
+        default=None,
+        help="output folder for --run-local-test",
     )
     packer.add_argument(
         "--image-name",

@@ -73,13 +73,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     generate = sub.add_parser("generate", help="write synthetic records and a checkpoint")
-    generate.add_argument("out")
-    generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("--num-images", type=int, default=32)
-    generate.add_argument("--pattern", default="train-?????-of-00256")
-    generate.add_argument("--checkpoint-format", choices=["v1", "v2"], default="v1")
+    generate.add_argument("out", help="folder for data/ and inception_v3.ckpt")
+    generate.add_argument("--seed", type=int, default=0, help="of the images and captions")
+    generate.add_argument("--num-images", type=int, default=32, help="synthetic images")
+    generate.add_argument("--pattern", default="train-?????-of-00256", help="record file names")
+    generate.add_argument(
+        "--checkpoint-format", choices=["v1", "v2"], default="v1", help="of the checkpoint"
+    )
     generate.add_argument("--coco", action="store_true", help="also a COCO-format dataset")
-    generate.add_argument("--json", action="store_true")
+    generate.add_argument("--json", action="store_true", help="the written paths as JSON")
     generate.set_defaults(func=cmd_generate)
 
     report = sub.add_parser("report", help="Markdown and HTML report of a run")
@@ -92,9 +94,9 @@ def add_parsers(sub) -> None:
 
     comp = sub.add_parser("compare", help="compare two runs (first loss divergence)")
     comp.add_argument("a", nargs="?", help="run folder or record (default: the two newest runs)")
-    comp.add_argument("b", nargs="?")
+    comp.add_argument("b", nargs="?", help="the other run folder or record")
     comp.add_argument("--runs", default="runs", help="where runs are looked for")
     comp.add_argument("--rtol", type=float, default=0.0, help="relative loss tolerance")
     comp.add_argument("--atol", type=float, default=0.0, help="absolute loss tolerance")
-    comp.add_argument("--json", action="store_true")
+    comp.add_argument("--json", action="store_true", help="the comparison as JSON")
     comp.set_defaults(func=cmd_compare)

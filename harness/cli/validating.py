@@ -11,20 +11,13 @@ from harness import __version__
 from harness.cli.arguments import check_validate, writable_file, writable_folder
 from harness.cli.common import absolute, code_path, newest_runs, record_path
 from harness.console import ConsoleReporter, make_console
-from harness.defaults import (
-    LOSS_TOLERANCE,
-    MAX_OUTPUT_GB,
-    PHASE_TIMEOUT_S,
-    RESUME_EPOCHS,
-    RESUME_STEPS,
-    SPEED_TOLERANCE,
-)
 from harness.jobshapes import STEPS
 from harness.params import JobParams, flag_value
 from harness.record import FAILED, NOT_RUN, PASSED, WARNING, RunRecord, dumps
 from harness.redaction import Redactor
 from harness.snapshot import describe_size
 
+INTERRUPTED = 130  # the shell's exit status for Ctrl-C
 _VERDICT_STYLE = {
     PASSED: "[green]pass[/]",
     WARNING: "[yellow]warning[/]",
@@ -92,6 +85,7 @@ def _plan(args: argparse.Namespace):
         required_drop=args.required_drop,
         reproducible=args.reproducible,
         strict=args.strict,
+        require=tuple(args.require or ()),
         baseline=absolute(args.baseline),
         loss_tolerance=args.loss_tolerance,
         speed_tolerance=args.speed_tolerance,
@@ -112,7 +106,7 @@ def _plan(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.scenario import check_run_folder, inspect, new_run_dir
+    from harness.scenario import check_run_folder, clear_interrupted, inspect, new_run_dir
 
     if args.cmd_file:
         from harness.cmdfile import read_cmd_file
@@ -127,12 +121,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     console = make_console(stderr=args.json, quiet=args.json)
     preflight = inspect(plan)  # bad input is refused before anything is written
     target = absolute(args.run_dir or args.out)
+    if args.run_dir and clear_interrupted(target):
+        console.print(f"  [dim]· emptied {target}: its run had been interrupted[/]")
     check_run_folder(target, plan, must_be_empty=bool(args.run_dir))
     backend = _backend(args)
+    if backend.name == "local" and backend.read_code(plan.mainfile) is None:
+        raise ValueError(
+            f"--mainfile {plan.mainfile} is not in the code path {backend.code_path} "
+            "(give --mainfile, or the folder that holds it with --code-path)"
+        )
     run_dir = target if args.run_dir else new_run_dir(target)
     batch = flag_value(plan.train_params, "batch_size")
     reporter = ConsoleReporter(
-        console, redactor, int(batch) if batch and batch.isdigit() else None, args.loss_regex
+        console,
+        redactor,
+        int(batch) if batch and batch.isdigit() else None,
+        args.loss_regex,
+        follow=args.follow,
     )
     console.print(
         f"[bold]uai-harness {__version__}[/] validating with the [bold]{backend.name}[/] "
@@ -156,7 +161,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 redactor,
             )
         )
-    return 0 if record.passed else 1
+    return INTERRUPTED if record.interrupted else 0 if record.passed else 1
 
 
 def _run_and_show(
@@ -171,6 +176,14 @@ def _run_and_show(
     finally:
         reporter.close()
     record = result.record
+    if record.interrupted:
+        finished = ", ".join(p.name for p in record.phases) or "no phase"
+        console.print(
+            f"[bold red]interrupted[/]: the job was stopped, its processes ended ({finished} "
+            "had finished); "
+            f"record: {run_dir / 'run_record.json'}"
+        )
+        return record
     console.print(_checks_table(record))
     for kind, path in sorted(result.reports.items()):
         console.print(f"{kind}: {path}")
@@ -234,6 +247,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     console.print(f"[bold]uai-harness {__version__}[/] repeating {source.parent} in {run_dir}")
     reporter = ConsoleReporter(console, redactor, None, plan.loss.regex)
     new = _run_and_show(console, backend, plan, preflight, run_dir, reporter, redactor, None)
+    if new.interrupted:
+        return INTERRUPTED
     outcome = compare_runs(old, new, run_dir)
     print(outcome.comparison.render_text())
     if outcome.inputs_differ:
@@ -241,167 +256,3 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     verdict = "the same" if outcome.same else "DIFFERENT from the record"
     print(f"rerun of {source.parent.name}: {verdict}")
     return 0 if outcome.same else 1
-
-
-def add_parsers(sub) -> None:
-    validate = sub.add_parser("validate", help="run the job the platform's way and check it")
-    job = validate.add_argument_group("the job")
-    job.add_argument(
-        "--backend",
-        choices=["auto", "local", "docker"],
-        default="auto",
-        help="auto: docker when --image/--cmd-file is given, else local",
-    )
-    job.add_argument("--image", default=None, help="validate this docker image")
-    job.add_argument("--cmd-file", default=None, help="uaitrain_cmd.txt from the pack tool")
-    job.add_argument(
-        "--code-path",
-        default=None,
-        help="code folder packed at /data (local backend; default: ./im2txt)",
-    )
-    job.add_argument("--mainfile", default="train.py")
-    job.add_argument(
-        "--train-params",
-        default=None,
-        help='the job\'s own parameters, e.g. --train-params="--max_steps=100" (default: the '
-        "platform's im2txt example, scaled down)",
-    )
-    job.add_argument("--gpu", action="store_true", help="run with GPUs (--num_gpus=1)")
-    job.add_argument(
-        "--cluster",
-        default=None,
-        metavar="ps=N,worker=M",
-        help="run as the platform's distributed mode: one master (the chief) plus these tasks, "
-        "each with its own TF_CONFIG and output folder",
-    )
-    inputs = validate.add_argument_group("inputs")
-    inputs.add_argument(
-        "--profile",
-        choices=["im2txt", "none"],
-        default=None,
-        help="im2txt: generated captioning data plus model checks (default without --data); "
-        "none: your --data and the platform checks only (default with --data)",
-    )
-    inputs.add_argument("--data", default=None, help="your data sample, laid out as /data/data")
-    inputs.add_argument(
-        "--pretrained", default=None, help="the checkpoint the job restores at step 0"
-    )
-    inputs.add_argument(
-        "--pretrained-flag", default=None, help="the job flag naming it (default: found)"
-    )
-    mode = inputs.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--trainable",
-        dest="fine_tune",
-        action="store_true",
-        default=None,
-        help="the job fine-tunes the pretrained variables",
-    )
-    mode.add_argument(
-        "--frozen",
-        dest="fine_tune",
-        action="store_false",
-        help="the job keeps them frozen (default: read from the parameters)",
-    )
-    inputs.add_argument("--num-images", type=int, default=4, help="synthetic images (im2txt)")
-    inputs.add_argument("--seed", type=int, default=0, help="of the synthetic inputs")
-    inputs.add_argument("--checkpoint-format", choices=["v1", "v2"], default="v1")
-    steps = validate.add_argument_group("steps and losses")
-    steps.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="training target (default: the job's own, capped by the profile)",
-    )
-    steps.add_argument(
-        "--step-flag",
-        default=None,
-        help="the job flag carrying it, in either spelling (train_steps or train-steps); "
-        "epoch flags (--epochs, --num_epochs) count epochs",
-    )
-    steps.add_argument(
-        "--resume-steps",
-        type=int,
-        default=None,
-        help=f"how far the rerun raises the target (default: {RESUME_STEPS} steps, or "
-        f"{RESUME_EPOCHS} epochs)",
-    )
-    steps.add_argument(
-        "--loss-tag",
-        action="append",
-        default=None,
-        help="summary tag of the loss (repeatable); replaces the automatic choice among "
-        "loss-named tags, stdout lines and metrics.jsonl",
-    )
-    steps.add_argument(
-        "--loss-regex", default=None, help="stdout regex with (?P<step>...) and (?P<loss>...)"
-    )
-    steps.add_argument("--required-drop", type=float, default=None, help="e.g. 0.25 (25%%)")
-    steps.add_argument(
-        "--reproducible", action="store_true", help="train twice and compare the losses"
-    )
-    steps.add_argument(
-        "--strict",
-        action="store_true",
-        help="a warning (no resume logic, an empty log_dir, ...) fails the run: for CI gates",
-    )
-    out = validate.add_argument_group("run")
-    out.add_argument("--timeout", type=float, default=PHASE_TIMEOUT_S, help="seconds per phase")
-    out.add_argument(
-        "--max-output-gb",
-        type=float,
-        default=MAX_OUTPUT_GB,
-        help="GB the job may leave under output_dir; more fails path_contract (default 20)",
-    )
-    out.add_argument("--out", default="runs", help="parent folder of run folders")
-    out.add_argument("--run-dir", default=None, help="exact run folder (overrides --out)")
-    out.add_argument("--json", action="store_true", help="machine-readable verdict on stdout")
-    out.add_argument(
-        "--junit-xml", default=None, metavar="FILE", help="also write the verdicts as JUnit XML"
-    )
-    sandboxing = out.add_mutually_exclusive_group()
-    sandboxing.add_argument(
-        "--sandbox",
-        dest="sandbox",
-        action="store_true",
-        default=None,
-        help="local backend: run in the bubblewrap sandbox or fail (default: when available)",
-    )
-    sandboxing.add_argument(
-        "--no-sandbox", dest="sandbox", action="store_false", help="run directly on the host"
-    )
-    gate = validate.add_argument_group("regression gate")
-    gate.add_argument(
-        "--baseline", default=None, metavar="FILE", help="judge against this baseline file"
-    )
-    gate.add_argument(
-        "--loss-tolerance",
-        type=float,
-        default=LOSS_TOLERANCE,
-        help="how far above the baseline's last-fifth loss is still as good "
-        f"(default {LOSS_TOLERANCE:.2f})",
-    )
-    gate.add_argument(
-        "--speed-tolerance",
-        type=float,
-        default=SPEED_TOLERANCE,
-        help=f"how far below the baseline's speed is still as fast (default {SPEED_TOLERANCE:.2f})",
-    )
-    validate.set_defaults(func=cmd_validate)
-
-    baseline = sub.add_parser(
-        "baseline", help="write a run's baseline file, to commit and gate later runs on"
-    )
-    baseline.add_argument("run", nargs="?", help="run folder or record (default: the newest)")
-    baseline.add_argument("--runs", default="runs", help="where runs are looked for")
-    baseline.add_argument("--out", default="baseline.json", help="the file to write")
-    baseline.set_defaults(func=cmd_baseline)
-
-    rerun = sub.add_parser("rerun", help="repeat a recorded run and compare it with the record")
-    rerun.add_argument("run", nargs="?", help="run folder or record (default: the newest)")
-    rerun.add_argument("--runs", default="runs", help="where runs are looked for")
-    rerun.add_argument(
-        "--allow-changed-code", action="store_true", help="rerun even if the code changed"
-    )
-    rerun.add_argument("--out", default="runs", help="parent folder of the new run")
-    rerun.set_defaults(func=cmd_rerun)

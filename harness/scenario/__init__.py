@@ -16,6 +16,8 @@ warned.
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 import time
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from harness.contract import PlatformRoot
 from harness.job import JobOutput
 from harness.plan import QUICK_PARAMS, QUICK_STEPS, Plan, Preflight, inspect
 from harness.profiles import ModelCheckInputs
-from harness.record import RunRecord
+from harness.record import FAILED, CheckResult, RunRecord
 from harness.redaction import PATTERNS_ONLY, Redactor
 from harness.scenario.context import Reporter, RunContext, SilentReporter
 from harness.scenario.documents import build_record, shell_warning, store
@@ -45,6 +47,7 @@ __all__ = [
     "SilentReporter",
     "Validation",
     "check_run_folder",
+    "clear_interrupted",
     "inspect",
     "new_run_dir",
     "validate",
@@ -127,14 +130,38 @@ def validate(
     for spec in verdicts.planned:
         if reason := spec.not_applicable(known):
             verdicts.skip(spec.name, reason)
+            if spec.name in plan.required():  # a gate must not pass by omission
+                verdicts.add(CheckResult(spec.name, FAILED, f"required, but {reason}"))
     script = Script(evidence, verdicts)
-    script.run()
-    script.judge_user_files()
+    interrupted = False
+    try:
+        script.run()
+        script.judge_user_files()
+    except KeyboardInterrupt:  # Ctrl-C: the backend stopped the job; record what finished
+        interrupted = True
+        verdicts.reporter = SilentReporter()
     runner.timings["total"] = time.monotonic() - started
-    record = build_record(evidence, verdicts.final(runner), left_out)
+    record = build_record(evidence, verdicts.final(runner), left_out, interrupted)
     stored, reports = store(record, evidence, verdicts)
     outcomes = {name: phase.outcome for name, phase in runner.phases.items()}
     return Validation(stored, run_dir, ctx.root, outcomes, reports)
+
+
+def clear_interrupted(run_dir: Path) -> bool:
+    """Empty a run folder whose record says its run was interrupted, so the next run can
+    use it; True when it did. Any other folder is left as it is."""
+    record = run_dir / "run_record.json"
+    try:
+        interrupted = json.loads(record.read_text()).get("interrupted") is True
+    except (OSError, ValueError, AttributeError):
+        return False
+    if interrupted:
+        for entry in run_dir.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    return interrupted
 
 
 def check_run_folder(run_dir: Path, plan: Plan, must_be_empty: bool = True) -> None:

@@ -31,15 +31,21 @@ def shell_warning(plan: Plan) -> str | None:
 
 
 def build_record(
-    evidence: Evidence, checks: list[CheckResult], code_left_out: list[str]
+    evidence: Evidence,
+    checks: list[CheckResult],
+    code_left_out: list[str],
+    interrupted: bool = False,
 ) -> RunRecord:
+    """The run's record; an interrupted run's leaves out what takes seconds to measure
+    (the machine's speed, the job's environment): the user is waiting."""
     ctx, runner = evidence.ctx, evidence.runner
+    gflops = {} if interrupted else {"machine_gflops": round(machine_gflops(), 3)}
     return RunRecord(
         harness_version=__version__,
         code=ctx.backend.describe_code(),
-        host={**host_info(), "machine_gflops": round(machine_gflops(), 3)},
+        host={**host_info(), **gflops},
         job={**_job_summary(evidence), "code_left_out": code_left_out},
-        environment=ctx.backend.environment(),
+        environment={} if interrupted else ctx.backend.environment(),
         inputs=evidence.input_hashes,
         outputs=snapshot.hash_tree(ctx.root.output_dir, relative_to=ctx.root.root),
         output_bytes=sum(snapshot.tree_size(ctx.root.output_dir).values()),
@@ -47,6 +53,7 @@ def build_record(
         checks=checks,
         timings=runner.timings,
         strict=ctx.plan.strict,
+        interrupted=interrupted,
     )
 
 
@@ -64,7 +71,8 @@ def store(
         stored.checks.append(verdicts.results[spec.name])
     path = stored.to_json(ctx.run_dir / "run_record.json", redactor)
     stored = RunRecord.load(path)
-    reports = write_report(stored, ctx.run_dir)
+    # An interrupted run's reports wait for `uai-harness report`: the user is waiting.
+    reports = {} if stored.interrupted else write_report(stored, ctx.run_dir)
     verdict = {
         "passed": stored.passed,
         "strict": stored.strict,

@@ -17,10 +17,12 @@ from harness.backends.base import PhaseCommand, RunOutcome
 from harness.contract import PlatformRoot
 from harness.diagnoses import diagnose
 from harness.distributed_mode import CHIEF_TASK, TaskOutcome, run_cluster
-from harness.job import NO_LOSSES, JobOutput, LossSeries, PhaseMark
+from harness.job import NO_LOSSES, JobOutput, LossSeries, PhaseMark, StdoutParser
+from harness.jobshapes import EPOCHS, STEPS
 from harness.params import JobParams
 from harness.record import PhaseRecord
 from harness.scenario.context import RunContext
+from harness.scenario.time_limit import FitForecast, limit_verdict
 from harness.speed import Speed, line_times, measure
 
 # The stdout lines kept with their arrival times, to time steps (harness.speed).
@@ -99,13 +101,21 @@ class PhaseRunner:
         ctx.reporter.phase(
             name, f"{launch.mainfile} {' '.join(launch.params)}{where}", launch.target
         )
+        log_path = ctx.logs / (name if launch.cluster else f"{name}.log")
+        ctx.reporter.note(f"log: {log_path}")
         mark: PhaseMark = output.mark()
         stamped: list[tuple[float, str]] = []
+        target = self._steps_target(launch.target)
+        forecast = FitForecast(target, ctx.plan.timeout_s, time.time(), ctx.reporter.note)
+        parser = StdoutParser.for_regex(ctx.plan.loss.regex)
 
         def on_line(line: str) -> None:
+            now = time.time()
             if len(stamped) < MAX_STAMPED_LINES:  # what a job prints is unbounded
-                stamped.append((time.time(), line[:MAX_STAMPED_CHARS]))
+                stamped.append((now, line[:MAX_STAMPED_CHARS]))
             ctx.reporter.line(line)
+            if found := parser.feed(line):
+                forecast.feed(found[0], now)
 
         job = PhaseCommand(
             mainfile=launch.mainfile,
@@ -117,12 +127,12 @@ class PhaseRunner:
         )
         if launch.cluster:
             tasks = run_cluster(
-                ctx.backend, ctx.plan.cluster, job, self.task_roots, ctx.logs / name, on_line
+                ctx.backend, ctx.plan.cluster, job, self.task_roots, log_path, on_line
             )
             self.cluster_runs[name] = tasks
             outcome = tasks[CHIEF_TASK].outcome
         else:
-            outcome = ctx.backend.run(job, root, ctx.logs / f"{name}.log", on_line)
+            outcome = ctx.backend.run(job, root, log_path, on_line)
         losses = output.losses(outcome.log_text, mark) if launch.platform_flags else NO_LOSSES
         tag = losses.source.removeprefix("events:") if losses.source.startswith("events:") else None
         speed = measure(
@@ -131,8 +141,11 @@ class PhaseRunner:
             line_times(stamped, ctx.plan.loss.regex),
             launch.params,
         )
-        failure = self._failure(outcome, launch.target)
+        failure, warning = self._failure(outcome, target, losses, speed, output)
         diagnosis = diagnose(outcome.log_text) if failure else None
+        if warning:
+            ctx.reporter.note(f"warning: {name}: {warning}")
+            diagnosis = f"time limit: {warning}"
         phase = self.phases[name] = Phase(outcome, losses, failure, diagnosis, speed)
         self.timings[name] = outcome.seconds
         tail = outcome.log_tail() if failure else ""
@@ -148,21 +161,37 @@ class PhaseRunner:
             )
         return phase
 
-    def _failure(self, outcome: RunOutcome, target: int | None) -> str | None:
+    def _steps_target(self, target: int | None) -> int | None:
+        """The phase's target when it counts steps (an epoch target is not a logged step)."""
+        step = self.ctx.preflight.step
+        return target if step is not None and step.unit != EPOCHS else None
+
+    def _failure(
+        self,
+        outcome: RunOutcome,
+        target: int | None,
+        losses: LossSeries,
+        speed: Speed | None,
+        output: JobOutput,
+    ) -> tuple[str | None, str | None]:
+        """(why the phase failed, a warning about how it ended)."""
         if outcome.succeeded:
-            return None
+            return None, None
         if outcome.error:
-            return f"could not be run to the end: {outcome.error}"
+            return f"could not be run to the end: {outcome.error}", None
         if outcome.timed_out:
-            reason = f"was stopped after the {self.ctx.plan.timeout_s:g} s time limit"
+            latest = output.latest_checkpoint() if target is not None else None
+            steps = [*losses.values, *([latest.step] if latest and latest.step else [])]
             step = self.ctx.preflight.step
-            if target is not None and step is not None:
-                reason += (
-                    f" (it did not finish at {step.describe(target)}: does the job "
-                    "honour that flag? Raise --timeout if it is merely slow)"
-                )
-            return reason
-        return f"exited with status {outcome.exit_code}"
+            return limit_verdict(
+                self.ctx.plan.timeout_s,
+                target,
+                max(steps, default=None),
+                speed.steps_per_s if speed and speed.unit == STEPS else None,
+                outcome.seconds,
+                step.describe(target) if step and target else None,
+            )
+        return f"exited with status {outcome.exit_code}", None
 
 
 def phase_record(

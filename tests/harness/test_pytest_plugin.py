@@ -1,4 +1,4 @@
-"""The pytest plugin's `finished_run` fixture in a user's own test suite: one real
+"""The pytest plugin's `uai_finished_run` fixture in a user's own test suite: one real
 validation of the job the user names on pytest's command line, shared by the session."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.foreign_jobs import TF1_COMPAT
+from tests.support.plugin import plugin_args
 
 pytestmark = pytest.mark.slow
 
@@ -22,20 +23,20 @@ def _seen(run):
         seen.write(f"{id(run)} {run.run_dir}\\n")
 
 
-def test_my_job_passes(finished_run):
-    _seen(finished_run)
-    table = {c.name: c.status for c in finished_run.record.checks}
-    assert finished_run.passed, table
+def test_my_job_passes(uai_finished_run):
+    _seen(uai_finished_run)
+    table = {c.name: c.status for c in uai_finished_run.record.checks}
+    assert uai_finished_run.passed, table
     assert table["loss_decrease"] == "passed" and table["resume"] == "passed"
 
 
-def test_the_same_run_is_shared(finished_run):
-    _seen(finished_run)
-    assert (finished_run.run_dir / "run_record.json").is_file()
+def test_the_same_run_is_shared(uai_finished_run):
+    _seen(uai_finished_run)
+    assert (uai_finished_run.run_dir / "run_record.json").is_file()
 """
 
 
-def test_finished_run_validates_the_users_job_once_for_the_session(tmp_path: Path) -> None:
+def test_uai_finished_run_validates_the_users_job_once_for_the_session(tmp_path: Path) -> None:
     (tmp_path / "test_my_job.py").write_text(USER_TESTS)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     params = " ".join(TF1_COMPAT.params(steps=40))
@@ -47,6 +48,7 @@ def test_finished_run_validates_the_users_job_once_for_the_session(tmp_path: Pat
             "-q",
             "-p",
             "no:cacheprovider",
+            *plugin_args(),
             f"--harness-code-path={TF1_COMPAT.folder}",
             f"--harness-train-params={params}",
         ],

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 from harness import pytest_plugin
 from harness.backends import daemon
+from tests.support.plugin import plugin_args
 
 RECORDS_ID = """
 import os
@@ -25,7 +26,7 @@ def test_each_xdist_worker_labels_with_the_sessions_id_and_its_own_name(tmp_path
     ids = tmp_path / "ids.txt"
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"]
-        + ["--dist", "load", "-o", "addopts=", str(tmp_path)],
+        + [*plugin_args(), "--dist", "load", "-o", "addopts=", str(tmp_path)],
         cwd=tmp_path,
         env={
             "PATH": "/usr/bin:/bin",

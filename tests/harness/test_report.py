@@ -47,7 +47,7 @@ def test_markdown_has_the_verdict_and_a_row_per_planned_check(tmp_path, record):
     assert record.summary().startswith("FAILED: 4 of 5 checks passed (1 not run, 2 not applicable)")
     for check in record.checks:
         assert f"| {check.name} | {check.status.upper()} |" in text
-    assert "| loss_decrease | FAILED | loss is nan at step 5 \\| &lt;S&gt; token | 0.02 |" in text
+    assert "| loss_decrease | FAILED | loss is nan at step 5 \\| &lt;S> token | 0.02 |" in text
     assert "| resume | NOT RUN | phase resume failed: exited with status 1 |" in text
     train = record.phases[0]
     steps = sorted(train.losses)

@@ -1,0 +1,42 @@
+"""The speed gate compares like with like (finding 4): a baseline made on a workstation
+does not trip the gate on a CI runner half as fast, because each speed is taken per
+GFLOP/s of the machine that measured it; a real slowdown still does."""
+
+from __future__ import annotations
+
+import copy
+
+from harness.checks import regression
+from harness.record import FAILED, PASSED
+
+BASE = {
+    "identity": {"train_params": ["--x=1"]},
+    "version": {"kind": "code path", "sha256": "a" * 64},
+    "losses": {str(s): 2.0 - s / 10 for s in range(1, 11)},
+    "verdicts": {"loss_decrease": PASSED},
+    "outputs": ["model.ckpt-10.index"],
+    "speed": {"steps_per_s": 20.0, "machine_gflops": 60.0},  # a workstation
+}
+
+
+def _on(steps_per_s: float, gflops: float | None) -> dict:
+    run = copy.deepcopy(BASE)
+    run["speed"] = {"steps_per_s": steps_per_s, "machine_gflops": gflops}
+    return run
+
+
+def test_a_slower_machine_is_not_a_slower_job() -> None:
+    result = regression.check_regression(BASE, _on(8.5, 25.0), "b.json", speed_tolerance=0.2)
+    assert result.status == PASSED, result.message
+    assert "102%" in result.evidence["speed"]
+    assert "per GFLOP/s of each machine: 25 here, 60 baseline's" in result.evidence["speed"]
+
+
+def test_a_slower_job_on_the_same_kind_of_machine_fails() -> None:
+    result = regression.check_regression(BASE, _on(12.0, 60.0), "b.json", speed_tolerance=0.2)
+    assert result.status == FAILED and "it got slower" in result.message
+
+
+def test_without_a_machine_figure_the_raw_speeds_are_said_to_be_raw() -> None:
+    result = regression.check_regression(BASE, _on(19.0, None), "b.json")
+    assert "no machine figure in one run: raw speeds" in result.evidence["speed"]
