@@ -17,6 +17,7 @@ comes from the stored, redacted run record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -159,7 +160,11 @@ def write_junit(record: RunRecord | str, path: Path, redactor: Redactor = PATTER
     text = ET.tostring(root, encoding="unicode", xml_declaration=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text + "\n")
-    os.replace(temp, path)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
+        os.replace(temp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)  # gone once replaced; a failed write leaves no stray file
     return path

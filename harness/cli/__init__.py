@@ -61,11 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         message = redactor.text(" ".join(str(err).split()))
         print(f"error: {message}", file=sys.stderr)
         if junit := getattr(args, "junit_xml", None):  # the CI server shows why, too
+            from harness.cli.arguments import writable_file
             from harness.cli.common import absolute
             from harness.junit import write_junit
 
-            with contextlib.suppress(OSError):
-                write_junit(message, absolute(junit))
+            with contextlib.suppress(OSError, ValueError):  # not where --junit-xml is the fault
+                write_junit(message, writable_file("--junit-xml", absolute(junit)))
         return 2
 
 
