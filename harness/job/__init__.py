@@ -29,6 +29,7 @@ from harness.job.losses import (
     LossSettings,
     StdoutParser,
     choose,
+    event_accuracies,
     event_candidates,
     events,
     metrics_candidate,
@@ -36,6 +37,7 @@ from harness.job.losses import (
     read_metrics,
     read_scalars,
     read_timed_scalars,
+    stdout_accuracies,
     stdout_candidates,
 )
 from harness.job.models import ModelFile, ModelReadError, find_models, is_checkpoint, read_model
@@ -93,7 +95,8 @@ class JobOutput:
     def losses(self, log_text: str, mark: PhaseMark | None = None) -> LossSeries:
         """The phase's losses from the best source; the others are listed as candidates.
         A metrics file that cannot be read is left out, named among the candidates."""
-        candidates = event_candidates(self.scalars(mark), self.settings)
+        scalars = self.scalars(mark)
+        candidates = event_candidates(scalars, self.settings)
         candidates += stdout_candidates(log_text, self.settings)
         unreadable = {}
         if not self.settings.forced:
@@ -102,7 +105,10 @@ class JobOutput:
             except ValueError as err:
                 unreadable[f"{METRICS_FILE} (unreadable: {err})"] = 0
         chosen = choose(candidates)
-        return dataclasses.replace(chosen, candidates={**chosen.candidates, **unreadable})
+        accuracies = {**event_accuracies(scalars), **stdout_accuracies(log_text)}
+        return dataclasses.replace(
+            chosen, candidates={**chosen.candidates, **unreadable}, accuracies=accuracies
+        )
 
     # ----------------------------------------------------------------------- events
 
