@@ -272,6 +272,9 @@ STEP_VARIABLES = (
     Known("_iterations", FIXTURES + "checkpoint_manager"),
     Known("iter", "tests/harness/job/test_models.py::test_the_saved_step_wins_over_the_name"),
 )
+# Folders of state a job saves only to resume from (Keras BackupAndRestore's `backup/`):
+# a rerun that starts over beside one fails resume.
+BACKUP_FOLDER = re.compile(r"^(backup|backups|.*[_-]backup|backup[_-].*)$", re.IGNORECASE)
 # Training bookkeeping a pretrained file may hold beside the model: never judged as restored.
 BOOKKEEPING = re.compile(
     r"(^|/)(global_step|iterations|_iterations|iter|save_counter|learning_rate|"
