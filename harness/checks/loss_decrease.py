@@ -13,6 +13,7 @@ too few points - is a warning listing the series seen and the flag that settles 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -78,14 +79,7 @@ def check_loss_decrease(
             f"on outputs that are not probabilities, so its fall is not learning ({where})",
         )
     found = trend(values)
-    evidence.update(
-        window=found.window,
-        first_median=found.first,
-        last_median=found.last,
-        noise=found.noise,
-        mann_kendall_s=found.s,
-        p_falling=found.p_down,
-    )
+    evidence["trend"] = dataclasses.asdict(found)
     if not found.falls:
         return result(False, f"{_no_trend(found)} ({where})")
     if required_drop is not None:

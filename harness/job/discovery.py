@@ -26,8 +26,12 @@ from harness.jobshapes import (
 )
 
 _KNOWN_LINES = [re.compile(s.pattern) for s in STDOUT_SHAPES] + [KERAS_PROGRESS]
-# Pairs that are bookkeeping, never a series: a source line number, rates and times.
-_NOT_A_SERIES = re.compile(r"\.py$|(^|_)(step|epoch|iter|iteration)$|/sec$|^sec$", re.I)
+# Pairs that are bookkeeping, never a series: counters, rates, a log prefix's source
+# file (`hooks.py:627]`), an environment variable (`TF_ENABLE_ONEDNN_OPTS=0`).
+_NOT_A_SERIES = re.compile(
+    r"\.[A-Za-z]+$|(^|_)(step|epoch|iter|iteration)$|/sec$|^sec$", re.IGNORECASE
+)
+_ENVIRONMENT_NAME = re.compile(r"^[A-Z][A-Z0-9]*_[A-Z0-9_]+$")
 
 
 def named_stdout_series(lines: list[str]) -> dict[str, tuple[dict[int, float], str]]:
@@ -43,7 +47,9 @@ def named_stdout_series(lines: list[str]) -> dict[str, tuple[dict[int, float], s
         known_line = any(p.search(line) for p in _KNOWN_LINES)
         for pair in STDOUT_PAIR.finditer(line):
             name = pair["name"].rstrip(".-/")
-            if _NOT_A_SERIES.search(name) or (known_line and loss_tag(name)):
+            if _NOT_A_SERIES.search(name) or _ENVIRONMENT_NAME.match(name):
+                continue
+            if known_line and loss_tag(name):
                 continue
             value = float(pair["value"])
             series = found.setdefault(name, {})

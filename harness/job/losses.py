@@ -1,15 +1,17 @@
-"""A job's training loss per step, from whichever of its own records says the most.
+"""A job's training loss per step: every series it logs is discovered, then one is chosen.
 
-Sources (`harness.jobshapes`): scalar summaries in event files anywhere under
-output_dir whose tag names a loss (`LOSS_TAGS`; evaluation folders such as `eval/` or
-`validation/` are never read), loss lines on the job's output (`STDOUT_SHAPES`, Keras
-progress lines; ANSI styling stripped first) and `metrics.jsonl` lines. Every source
-with points is a candidate; the winner names the job's total loss (tier 1 before a
-part of it such as a cross-entropy), then counts global steps (Keras numbers its
-`epoch_loss` by epoch and its `batch_loss` anew in every run: a rerun's steps could
+Sources (`harness.jobshapes`): every scalar summary in event files anywhere under
+output_dir (evaluation folders such as `eval/` or `validation/` are never read), the
+job's output - its known shapes (`STDOUT_SHAPES`, Keras progress lines; ANSI styling
+stripped first) and every recurring `name = number` (`harness.job.discovery`) - and
+`metrics.jsonl` lines. Every series is a listed candidate; those a name says are a loss
+(`LOSS_TAGS`, case aside) compete: the winner names the job's total loss (tier 1
+before a part of it such as a cross-entropy), then counts global steps (Keras numbers
+its `epoch_loss` by epoch and its `batch_loss` anew in every run: a rerun's steps could
 not be told from a restart), then has the most points in the phase, then is the most
-precise (events, then metrics.jsonl, then stdout). A user's `--loss-tag` or
-`--loss-regex` replaces the automatic candidates.
+precise (events, then metrics.jsonl, then stdout). Accuracy-named series ride along as
+corroboration. A user's `--loss-tag` (a tag or a printed name) or `--loss-regex`
+replaces the automatic choice.
 """
 
 from __future__ import annotations
