@@ -74,13 +74,6 @@ BEHAVIOUR_JOBS = {
         ),
         # Emptying output_dir first, it starts over: beside its backup folder, a failure.
         _job(
-            "keras_resume_overwrite",
-            f"{_KERAS_RESUME} --overwrite_output_dir",
-            "epochs",
-            "keras_resume",
-            resume=WARNING,
-        ),
-        _job(
             "keras_resume_backup_overwrite",
             f"{_KERAS_RESUME} --resume_with=backup --overwrite_output_dir",
             "epochs",
