@@ -5,8 +5,9 @@ slim-shaped jobs, our im2txt trainer - is judged only from what it leaves behind
 never from its private flags or log lines (what is recognised is listed, with its
 proof, in `harness.jobshapes`):
 
-- losses per step (`harness.job.losses`): the best of the loss-named summaries under
-  output_dir, the loss lines on its output and `metrics.jsonl`;
+- losses per step (`harness.job.losses`, `harness.job.discovery`): every series it
+  logs (summaries under output_dir, `name = number` lines on its output,
+  `metrics.jsonl`) is a candidate; names choose the loss and the accuracies beside it;
 - model files (`harness.job.models`): TensorFlow checkpoints, Keras HDF5 and `.keras`
   files and SavedModels under output_dir, read as arrays; which of them carry a step.
 
