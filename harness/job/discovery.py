@@ -45,8 +45,12 @@ def named_stdout_series(lines: list[str]) -> dict[str, tuple[dict[int, float], s
             continue
         counter = STDOUT_COUNTER.search(line)
         known_line = any(p.search(line) for p in _KNOWN_LINES)
+        in_line: set[str] = set()  # a name repeated within one line is no series
         for pair in STDOUT_PAIR.finditer(line):
             name = pair["name"].rstrip(".-/")
+            if name in in_line:
+                continue
+            in_line.add(name)
             if _NOT_A_SERIES.search(name) or _ENVIRONMENT_NAME.match(name):
                 continue
             if known_line and loss_tag(name):

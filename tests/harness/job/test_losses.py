@@ -312,6 +312,7 @@ def test_a_dense_step_line_beats_sparse_summaries(tmp_path: Path) -> None:
     log = "".join(f"step {s}, loss = {1.4 - s / 100:.4f}\n" for s in range(2, 62, 2))
     log += "I1207 07:20:01.628 1396 basic_session_run_hooks.py:627] Saving checkpoints for 60\n"
     log += "oneDNN custom operations are on. To turn them off, set TF_ENABLE_ONEDNN_OPTS=0.\n" * 2
+    log += "NodeDef mentions attr=a:list(type),min=0; attr=b:list(type),min=1; attr=c,min=1\n"
     series = JobOutput(tmp_path).losses(log)
     assert series.source == "stdout:loss" and len(series.values) == 30
     assert series.steps == GLOBAL_STEPS
