@@ -12,8 +12,6 @@ PHASE_TIMEOUT_S = 600.0
 # how far below its speed is still as fast (fractions).
 LOSS_TOLERANCE = 0.10
 SPEED_TOLERANCE = 0.20
-# How far below where it started a job's loss must end, unless the plan says otherwise.
-REQUIRED_DROP = 0.25
 # How much a rerun raises the target, in the job's own unit.
 RESUME_STEPS = 10
 RESUME_EPOCHS = 2

@@ -178,12 +178,8 @@ _SILENT_KERAS_FIT = (
 LOSS_TAGS = (
     LossTag("total loss", TRAINER, rf"(.*/)?(total_?loss|TotalLoss){_UNIQUIFIED}", 1),
     LossTag("loss", FIXTURES + "estimator_like", rf"(.*/)?loss{_UNIQUIFIED}", 1),
-    LossTag(
-        "cost",
-        "tests/harness/job/test_losses.py::test_loss_tag_tiers",
-        rf"(.*/)?(train_)?cost{_UNIQUIFIED}",
-        1,
-    ),
+    # Matched without regard to case: `Cost`, `Loss`, `TOTAL_LOSS` name the same thing.
+    LossTag("cost", FIXTURES + "named_cost", rf"(.*/)?(train_)?(cost|objective){_UNIQUIFIED}", 1),
     # Keras's TensorBoard callback numbers epoch_* by epoch and batch_* from 0 in every fit.
     LossTag("Keras epoch_loss", FIXTURES + "keras_model", r"epoch_loss", 1, EPOCH_INDEX),
     LossTag("Keras batch_loss", _SILENT_KERAS_FIT, r"batch_loss", 1, PER_RUN),
@@ -215,6 +211,27 @@ STDOUT_SHAPES = (
         r"\bloss\s*=\s*(?P<loss>[^\s,]+),\s*step\s*=\s*(?P<step>\d+)",
     ),
 )
+# Any other `name = number` / `name: number` on a line, numbered by the line's step or
+# epoch counter (`step 10`, `Epoch: 0003`, `iter=5`) or, without one, by its place among
+# such lines: every name is a candidate series, chosen as a loss by LOSS_TAGS. Lines
+# that speak of an evaluation are not training series.
+GENERIC_STDOUT = Known("name = number", FIXTURES + "named_cost")
+STDOUT_PAIR = re.compile(
+    r"(?<![\w/.-])(?P<name>[A-Za-z][\w/.-]*)\s*(=|:)\s*"
+    r"(?P<value>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?nan|[-+]?inf)(?![\w/])",
+    re.IGNORECASE,
+)
+STDOUT_COUNTER = re.compile(
+    r"\b(?P<unit>global[_ ]step|step|iter(ation)?|epoch)\b\s*[=:#]?\s*(?P<count>\d+)\b",
+    re.IGNORECASE,
+)
+EVAL_LINE = re.compile(r"\b(eval(uation)?|validation|val|test(ing)?|dev)\b", re.IGNORECASE)
+# Series that measure accuracy: corroboration of a falling loss, never a loss themselves.
+ACCURACY_NAME = re.compile(
+    r"(^|[/_ ])(acc|accuracy|categorical_accuracy|sparse_categorical_accuracy|precision|"
+    r"recall|auc|f1|top_?\d+(_accuracy)?)(_\d+)?$",
+    re.IGNORECASE,
+)
 # Keras progress lines (verbose 1 and 2, Keras 2 and 3) count steps across `Epoch E/F`
 # headers; ANSI styling is stripped before any line is read.
 KERAS_STDOUT = Known("keras", FIXTURES + "keras_model")
@@ -244,14 +261,20 @@ MODEL_FORMATS = (
 # A `-N` suffix is a step only on checkpoint-like names (`model.ckpt-200`, `ckpt-6`),
 # never on exports such as `resnet-50`.
 STEP_SUFFIX = re.compile(r"(ckpt|checkpoint|model)-(?P<step>\d+)$", re.IGNORECASE)
-# Saved variables that hold the global step, in the order they are trusted.
+# Saved scalars that count training steps, in the order they are trusted: the last
+# component of a checkpoint key (object-graph suffix removed), at any depth, shallowest
+# first (`global_step`, a tf.train.Checkpoint's `step`, `optimizer/iterations`, Keras
+# 3's `optimizer/_iterations`). A save counter is never one.
 STEP_VARIABLES = (
-    "global_step",
-    "global_step/.ATTRIBUTES/VARIABLE_VALUE",
-    "optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE",
-    "optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE",
-    "model/optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE",
+    Known("global_step", TRAINER),
+    Known("step", FIXTURES + "checkpoint_manager"),
+    Known("iterations", FIXTURES + "keras_fit"),
+    Known("_iterations", FIXTURES + "checkpoint_manager"),
+    Known("iter", "tests/harness/job/test_models.py::test_the_saved_step_wins_over_the_name"),
 )
+# Folders of state a job saves only to resume from (Keras BackupAndRestore's `backup/`):
+# a rerun that starts over beside one fails resume.
+BACKUP_FOLDER = re.compile(r"^(backup|backups|.*[_-]backup|backup[_-].*)$", re.IGNORECASE)
 # Training bookkeeping a pretrained file may hold beside the model: never judged as restored.
 BOOKKEEPING = re.compile(
     r"(^|/)(global_step|iterations|_iterations|iter|save_counter|learning_rate|"
@@ -335,8 +358,13 @@ def loss_tag(tag: str) -> LossTag | None:
     """The best-tier known loss tag a summary tag is (None: not a training loss)."""
     if NOT_A_TRAINING_LOSS.search(tag):
         return None
-    known = [t for t in LOSS_TAGS if re.fullmatch(t.pattern, tag)]
+    known = [t for t in LOSS_TAGS if re.fullmatch(t.pattern, tag, re.IGNORECASE)]
     return min(known, key=lambda t: t.tier) if known else None
+
+
+def is_accuracy(name: str) -> bool:
+    """Whether a series' name says it measures accuracy (corroboration, never the loss)."""
+    return bool(ACCURACY_NAME.search(name)) and not NOT_A_TRAINING_LOSS.search(name)
 
 
 def is_eval_folder(relative_parts: tuple[str, ...]) -> bool:

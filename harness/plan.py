@@ -72,7 +72,7 @@ class Plan:
     pretrained_flag: str | None = None
     fine_tune: bool | None = None  # None: read it from the parameters
     loss: LossSettings = dataclasses.field(default_factory=LossSettings)
-    required_drop: float | None = None  # None: the profile's
+    required_drop: float | None = None  # a drop the loss must also make; None: trend only
     reproducible: bool = False
     strict: bool = False  # a warning fails the run, and `resume` must be judged
     # Checks that must be judged: "not applicable" for want of an input fails them.

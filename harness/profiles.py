@@ -19,7 +19,6 @@ from pathlib import Path
 
 from harness.checks import inference, uses_image
 from harness.contract import CONTAINER_DATA_DIR, job_path_in_container
-from harness.defaults import REQUIRED_DROP
 from harness.jobshapes import SHAPE_FLAGS
 from harness.params import flag_value
 
@@ -54,7 +53,6 @@ class Profile:
     name = "none"
     # Cap on the step target when the job's own target is larger (None: the job's own).
     default_steps: int | None = None
-    required_drop = REQUIRED_DROP
     model_checks: tuple[str, ...] = ()
 
     def check_params(self, params: list[str], has_data: bool) -> None:

@@ -12,6 +12,14 @@ variables fine-tune - it did not put the pretrained values back over the
 checkpoint's. A job that saves no checkpoint carrying a step has no resume logic at
 all: that is a warning (the platform does not require one), unless even its rerun
 crashes.
+
+Without a checkpoint carrying a step, the rerun is judged from its behaviour, whatever
+the format the job resumes through (a `.keras`/`.h5` model it reloads, a Keras
+BackupAndRestore folder, epoch-numbered weights): its first loss against the first
+run's levels (near its end: it continued; back near its start: it started over), and,
+where the levels cannot tell, where its step or epoch numbering starts. A job that
+continued passes; one that started over has no resume logic, a warning - unless it
+saved a backup folder meant for resuming, which fails. What cannot be told warns.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import numpy as np
 from harness.checks.levels import fifth_mean
 from harness.checks.phases import RESUME, TRAIN
 from harness.job import ModelFile
-from harness.jobshapes import EPOCH_INDEX, EPOCHS, GLOBAL_STEPS
+from harness.jobshapes import BACKUP_FOLDER, EPOCH_INDEX, EPOCHS, GLOBAL_STEPS
 from harness.record import CheckResult
 
 if TYPE_CHECKING:
@@ -35,6 +43,10 @@ if TYPE_CHECKING:
 
 NAME = "resume"
 PHASES = (TRAIN, RESUME)
+_NO_RERUN_LOSS = (
+    "the rerun logged no loss that was found, so where it started cannot be told (name the "
+    "loss with --loss-tag or --loss-regex)"
+)
 
 
 def not_applicable(situation: Situation) -> str | None:
@@ -76,6 +88,14 @@ def judge_rerun(
         unit=evidence.preflight.step.unit,
         failure=failure,
         saved=[m.path.name for m in previous_models],
+        backups=sorted(
+            {
+                part
+                for m in previous_models
+                for part in m.path.relative_to(evidence.output.output_dir).parts[:-1]
+                if BACKUP_FOLDER.match(part)
+            }
+        ),
         non_finite=_non_finite(final),
         loss_steps=rerun.losses.steps,
         first_loss_steps=before.losses.steps,
@@ -106,6 +126,7 @@ class ResumeFacts:
     unit: str = "steps"
     failure: str | None = None  # why the rerun phase failed
     saved: Sequence[str] = ()  # the first run's model files, for the no-resume warning
+    backups: Sequence[str] = ()  # folders of state saved for resuming (Keras backup/)
     non_finite: Sequence[str] = ()  # variables of the final checkpoint that are not finite
     loss_steps: str = GLOBAL_STEPS  # what the rerun's loss step numbers count (jobshapes)
     first_loss_steps: str = GLOBAL_STEPS  # ... and the first run's
@@ -164,7 +185,7 @@ def _problems(rerun: ResumeFacts) -> list[str]:
         problems.append(f"the rerun on its own checkpoints {rerun.failure}")
         return problems
     if first_logged is None:
-        problems.append("the rerun logged no loss, so where it started cannot be told")
+        problems.append(_NO_RERUN_LOSS)
     elif started_over := _started_over(rerun, first_logged):
         problems.append(started_over)
     bad = [s for s in sorted(rerun.losses) if not math.isfinite(rerun.losses[s])]
@@ -180,19 +201,98 @@ def _problems(rerun: ResumeFacts) -> list[str]:
         problems.append(
             f"the last checkpoint is at step {rerun.final_step}, not the target {expected}"
         )
-    if first_logged is not None and len(rerun.first_losses) >= 4:
-        start, end = (
-            fifth_mean(rerun.first_losses, last=False),
-            fifth_mean(rerun.first_losses, last=True),
-        )
-        resumed_at = rerun.losses[first_logged]
-        if start - end > 0.1 * abs(start) and resumed_at > (start + end) / 2:
-            problems.append(
-                f"the rerun's first loss {resumed_at:.4f} is back near the first run's starting "
-                f"level {start:.4f}, not its final level {end:.4f}: it did not continue from the "
-                "checkpoint"
-            )
+    if _level(rerun) is False:
+        problems.append(f"{_level_text(rerun)}: it did not continue from the checkpoint")
     return problems
+
+
+def _level(rerun: ResumeFacts) -> bool | None:
+    """Whether the rerun's first loss continues the first run's level (True), is back near
+    its start (False), or cannot tell (None: no clear fall in the first run, no losses)."""
+    if not rerun.losses or len(rerun.first_losses) < 4:
+        return None
+    start, end = _levels(rerun)
+    if start - end <= 0.1 * abs(start):
+        return None
+    return rerun.losses[min(rerun.losses)] <= (start + end) / 2
+
+
+def _levels(rerun: ResumeFacts) -> tuple[float, float]:
+    first = rerun.first_losses
+    return fifth_mean(first, last=False), fifth_mean(first, last=True)
+
+
+def _level_text(rerun: ResumeFacts) -> str:
+    start, end = _levels(rerun)
+    resumed_at = rerun.losses[min(rerun.losses)]
+    where = (
+        "near the first run's final level"
+        if _level(rerun)
+        else "back near the first run's starting level"
+    )
+    return (
+        f"the rerun's first loss {resumed_at:.4f} is {where} (it went from {start:.4f} to "
+        f"{end:.4f})"
+    )
+
+
+def _numbering(rerun: ResumeFacts) -> bool | None:
+    """Whether the rerun's step or epoch numbering goes on from the first run's (True),
+    starts again where it started (False), or says nothing (a counter of each run)."""
+    counted = (GLOBAL_STEPS, EPOCH_INDEX)
+    if not rerun.losses or not rerun.first_losses or rerun.loss_steps not in counted:
+        return None
+    if rerun.loss_steps != rerun.first_loss_steps:
+        return None
+    first_logged = min(rerun.losses)
+    if first_logged > max(rerun.first_losses):
+        return True
+    return False if first_logged <= min(rerun.first_losses) else None
+
+
+def _behaviour(rerun: ResumeFacts) -> tuple[bool | None, str]:
+    """Whether a rerun without a checkpoint carrying a step continued, and which evidence
+    says so: the loss level first, the numbering where the level cannot tell."""
+    if (level := _level(rerun)) is not None:
+        return level, _level_text(rerun)
+    unit = "epoch" if rerun.loss_steps == EPOCH_INDEX else "step"
+    if (numbering := _numbering(rerun)) is not None:
+        first, before = min(rerun.losses), (min(rerun.first_losses), max(rerun.first_losses))
+        return numbering, (
+            f"the rerun logged {unit} {first} first; the first run logged {unit}s "
+            f"{before[0]}-{before[1]}"
+        )
+    if not rerun.losses:
+        return None, "the rerun logged no loss"
+    return None, "neither its loss level nor its numbering tells where the rerun started"
+
+
+def _without_step(rerun: ResumeFacts, result) -> CheckResult:
+    """The verdict on a job that saved no checkpoint carrying a step."""
+    saved = ", ".join(rerun.saved[:3]) or "nothing"
+    if rerun.failure:
+        return result([f"the rerun on the first run's output {rerun.failure}"], [], "")
+    continued, why = _behaviour(rerun)
+    if continued:
+        return result([], [], f"resumed without a checkpoint carrying a step ({saved}): {why}")
+    if continued is False and rerun.backups:
+        folders = ", ".join(rerun.backups)
+        return result(
+            [f"the job saved state for resuming ({folders}/), yet its rerun started over: {why}"],
+            [],
+            "",
+        )
+    if continued is False:
+        advice = (
+            f"the job has no resume logic: {why}, so it started over; it saved no checkpoint "
+            f"carrying a step ({saved}), so if the platform stops this job, it starts over"
+        )
+    else:
+        advice = (
+            f"could not judge resume: {why}, and the job saved no checkpoint carrying a step "
+            f"({saved}); name the loss with --loss-tag or the step flag with --step-flag"
+        )
+    return result([], [advice], "")
 
 
 def check_resume(
@@ -219,18 +319,12 @@ def check_resume(
         return CheckResult.from_findings(name, problems, advice, message, evidence=evidence)
 
     if rerun.first_step is None:
-        saved = ", ".join(rerun.saved[:3]) or "nothing"
-        if rerun.failure:
-            return result([f"the rerun on the first run's output {rerun.failure}"], [], "")
-        return result(
-            [],
-            [
-                f"the job has no resume logic: it saved no checkpoint carrying a step ({saved}), "
-                "so if the platform stops this job, it starts over"
-            ],
-            "",
-        )
+        return _without_step(rerun, result)
     problems = _problems(rerun)
+    advice = []
+    if not rerun.losses and not rerun.failure:
+        problems.remove(_NO_RERUN_LOSS)
+        advice.append(f"could not judge where the rerun started: {_NO_RERUN_LOSS}")
     if pretrained and before and after and not rerun.failure:
         moved = [
             n
@@ -251,7 +345,7 @@ def check_resume(
                 )
     return result(
         problems,
-        [],
+        advice,
         f"resumed after global step {rerun.first_step} (first logged "
         f"{'epoch' if rerun.loss_steps == EPOCH_INDEX else 'step'} {first_logged}) and "
         f"reached {rerun.final_step} (target {_expected_final(rerun)})",

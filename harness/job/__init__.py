@@ -5,8 +5,9 @@ slim-shaped jobs, our im2txt trainer - is judged only from what it leaves behind
 never from its private flags or log lines (what is recognised is listed, with its
 proof, in `harness.jobshapes`):
 
-- losses per step (`harness.job.losses`): the best of the loss-named summaries under
-  output_dir, the loss lines on its output and `metrics.jsonl`;
+- losses per step (`harness.job.losses`, `harness.job.discovery`): every series it
+  logs (summaries under output_dir, `name = number` lines on its output,
+  `metrics.jsonl`) is a candidate; names choose the loss and the accuracies beside it;
 - model files (`harness.job.models`): TensorFlow checkpoints, Keras HDF5 and `.keras`
   files and SavedModels under output_dir, read as arrays; which of them carry a step.
 
@@ -32,6 +33,7 @@ from harness.job.losses import (
     LossSettings,
     StdoutParser,
     choose,
+    event_accuracies,
     event_candidates,
     events,
     metrics_candidate,
@@ -39,6 +41,7 @@ from harness.job.losses import (
     read_metrics,
     read_scalars,
     read_timed_scalars,
+    stdout_accuracies,
     stdout_candidates,
 )
 from harness.job.models import ModelFile, ModelReadError, find_models, is_checkpoint, read_model
@@ -98,7 +101,8 @@ class JobOutput:
     def losses(self, log_text: str, mark: PhaseMark | None = None) -> LossSeries:
         """The phase's losses from the best source; the others are listed as candidates.
         A metrics file that cannot be read is left out, named among the candidates."""
-        candidates = event_candidates(self.scalars(mark), self.settings)
+        scalars = self.scalars(mark)
+        candidates = event_candidates(scalars, self.settings)
         candidates += stdout_candidates(log_text, self.settings)
         unreadable = {}
         if not self.settings.forced:
@@ -108,7 +112,10 @@ class JobOutput:
                 unreadable[f"{METRICS_FILE} (unreadable: {err})"] = 0
             unreadable.update({f"{METRICS_FILE} (in part: {note})": 0 for note in self.notes})
         chosen = choose(candidates)
-        return dataclasses.replace(chosen, candidates={**chosen.candidates, **unreadable})
+        accuracies = {**event_accuracies(scalars), **stdout_accuracies(log_text)}
+        return dataclasses.replace(
+            chosen, candidates={**chosen.candidates, **unreadable}, accuracies=accuracies
+        )
 
     # ----------------------------------------------------------------------- events
 

@@ -1,15 +1,17 @@
-"""A job's training loss per step, from whichever of its own records says the most.
+"""A job's training loss per step: every series it logs is discovered, then one is chosen.
 
-Sources (`harness.jobshapes`): scalar summaries in event files anywhere under
-output_dir whose tag names a loss (`LOSS_TAGS`; evaluation folders such as `eval/` or
-`validation/` are never read), loss lines on the job's output (`STDOUT_SHAPES`, Keras
-progress lines; ANSI styling stripped first) and `metrics.jsonl` lines. Every source
-with points is a candidate; the winner names the job's total loss (tier 1 before a
-part of it such as a cross-entropy), then counts global steps (Keras numbers its
-`epoch_loss` by epoch and its `batch_loss` anew in every run: a rerun's steps could
+Sources (`harness.jobshapes`): every scalar summary in event files anywhere under
+output_dir (evaluation folders such as `eval/` or `validation/` are never read), the
+job's output - its known shapes (`STDOUT_SHAPES`, Keras progress lines; ANSI styling
+stripped first) and every recurring `name = number` (`harness.job.discovery`) - and
+`metrics.jsonl` lines. Every series is a listed candidate; those a name says are a loss
+(`LOSS_TAGS`, case aside) compete: the winner names the job's total loss (tier 1
+before a part of it such as a cross-entropy), then counts global steps (Keras numbers
+its `epoch_loss` by epoch and its `batch_loss` anew in every run: a rerun's steps could
 not be told from a restart), then has the most points in the phase, then is the most
-precise (events, then metrics.jsonl, then stdout). A user's `--loss-tag` or
-`--loss-regex` replaces the automatic candidates.
+precise (events, then metrics.jsonl, then stdout). Accuracy-named series ride along as
+corroboration. A user's `--loss-tag` (a tag or a printed name) or `--loss-regex`
+replaces the automatic choice.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness.job.discovery import accuracy_series, named_stdout_series
 from harness.jobshapes import (
     ANSI_ESCAPE,
     GLOBAL_STEPS,
@@ -47,6 +50,9 @@ class LossSeries:
     source: str
     candidates: dict[str, int] = dataclasses.field(default_factory=dict)
     steps: str = GLOBAL_STEPS  # what the step numbers count (`harness.jobshapes.LossTag`)
+    # Accuracy-like series the job logged beside it (`events:<tag>`, `stdout:<name>`):
+    # what corroborates that a falling loss is learning.
+    accuracies: dict[str, dict[int, float]] = dataclasses.field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.values)
@@ -87,7 +93,7 @@ class LossSettings:
 @dataclasses.dataclass(frozen=True)
 class _Candidate:
     series: LossSeries
-    tier: int
+    tier: int | None  # None: listed, never chosen (no name says it is a loss)
     kind: str
     preference: int = 0  # among equals, the earlier known tag (a total before a clone's loss)
 
@@ -98,13 +104,22 @@ class _Candidate:
 
 
 def choose(candidates: list[_Candidate]) -> LossSeries:
-    """The winning candidate, carrying the list of every candidate seen."""
+    """The winning loss-named candidate, carrying the list of every candidate seen (those
+    no name says are a loss too, so a user can name one with --loss-tag)."""
     seen = {c.series.source: len(c.series.values) for c in candidates if c.series}
-    present = [c for c in candidates if c.series]
+    present = [c for c in candidates if c.series and c.tier is not None]
     if not present:
         return LossSeries({}, "none", seen)
     best = min(present, key=_Candidate.rank)
     return dataclasses.replace(best.series, candidates=seen)
+
+
+def _tier(name: str, settings: LossSettings) -> int | None:
+    """A series' tier as a loss: 1 when the user named it, else its name's (None: none)."""
+    if name in settings.tags:
+        return 1
+    known = None if settings.forced else loss_tag(name)
+    return known.tier if known else None
 
 
 def event_candidates(
@@ -121,26 +136,37 @@ def event_candidates(
     for tag, values in merged.items():
         known = loss_tag(tag)
         steps = known.steps if known else GLOBAL_STEPS
-        tier = 1 if tag in settings.tags else None if settings.forced or not known else known.tier
-        if tier is not None:
-            series = LossSeries(dict(sorted(values.items())), f"events:{tag}", steps=steps)
-            preference = LOSS_TAGS.index(known) if known else 0
-            found.append(_Candidate(series, tier, "events", preference))
+        tier = _tier(tag, settings)
+        series = LossSeries(dict(sorted(values.items())), f"events:{tag}", steps=steps)
+        preference = LOSS_TAGS.index(known) if known else 0
+        found.append(_Candidate(series, tier, "events", preference))
     return found
 
 
+def event_accuracies(
+    scalars: dict[tuple[str, ...], dict[str, dict[int, float]]],
+) -> dict[str, dict[int, float]]:
+    """The accuracy-like training series among the event files' scalars."""
+    merged: dict[str, dict[int, float]] = {}
+    for folder, tags in scalars.items():
+        if not is_eval_folder(folder):
+            for tag, values in tags.items():
+                merged.setdefault(tag, {}).update(values)
+    return accuracy_series(merged, "events")
+
+
 def stdout_candidates(log_text: str, settings: LossSettings) -> list[_Candidate]:
-    if settings.forced and settings.regex is None:
-        return []
-    # One parser per shape, so that each shape is a candidate of its own; a --loss-regex
-    # replaces them all (Keras progress lines included).
+    """One candidate per known shape (a --loss-regex replaces them all, Keras progress
+    lines included) and one per name the job prints (a --loss-tag names it)."""
+    lines = clean_lines(log_text)
+    shapes = [StdoutParser({s.name: re.compile(s.pattern)}, keras=False) for s in STDOUT_SHAPES]
     parsers = (
         [StdoutParser.for_regex(settings.regex)]
         if settings.regex is not None
-        else [StdoutParser({s.name: re.compile(s.pattern)}, keras=False) for s in STDOUT_SHAPES]
-        + [StdoutParser({}, keras=True)]
+        else []
+        if settings.forced
+        else [*shapes, StdoutParser({}, keras=True)]
     )
-    lines = clean_lines(log_text)
     found = []
     for parser in parsers:
         values = {}
@@ -150,7 +176,21 @@ def stdout_candidates(log_text: str, settings: LossSettings) -> list[_Candidate]
         if values:
             source = f"stdout:{parser.shape}"
             found.append(_Candidate(LossSeries(dict(sorted(values.items())), source), 1, "stdout"))
+    if settings.regex is None:
+        for name, (values, steps) in named_stdout_series(lines).items():
+            known = loss_tag(name)
+            tier = (
+                1 if name in settings.tags else None if settings.forced or not known else known.tier
+            )
+            series = LossSeries(values, f"stdout:{name}", steps=steps)
+            found.append(_Candidate(series, tier, "stdout"))
     return found
+
+
+def stdout_accuracies(log_text: str) -> dict[str, dict[int, float]]:
+    """The accuracy-like series the job prints."""
+    named = named_stdout_series(clean_lines(log_text))
+    return accuracy_series({name: values for name, (values, _) in named.items()}, "stdout")
 
 
 def clean_lines(log_text: str) -> list[str]:

@@ -320,13 +320,18 @@ def _step(path: Path, kind: str) -> int | None:
 
 
 def _saved_step(prefix: Path) -> int | None:
+    """The saved step counter (`STEP_VARIABLES`, shallowest key first), whatever the file
+    is named: a CheckpointManager numbers its files by save, not by step."""
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(str(prefix))
-    names = reader.get_variable_to_shape_map()
-    for name in STEP_VARIABLES:
-        if name in names:
-            value = np.asarray(reader.get_tensor(name))
+    keys = sorted(reader.get_variable_to_shape_map(), key=lambda k: (k.count("/"), k))
+    names = [v.name for v in STEP_VARIABLES]
+    found = {}
+    for key in keys:
+        last = key.removesuffix(_OBJECT_SUFFIX).rsplit("/", 1)[-1]
+        if last in names and "/.OPTIMIZER_SLOT/" not in key and last not in found:
+            value = np.asarray(reader.get_tensor(key))
             if value.size == 1 and value.dtype.kind in "iuf" and math.isfinite(float(value)):
-                return int(value)
-    return None
+                found[last] = int(value)
+    return next((found[n] for n in names if n in found), None)

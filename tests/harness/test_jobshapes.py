@@ -21,7 +21,9 @@ EVERY_ENTRY = [
     *jobshapes.LOSS_TAGS,
     *jobshapes.STDOUT_SHAPES,
     jobshapes.KERAS_STDOUT,
+    jobshapes.GENERIC_STDOUT,
     jobshapes.METRICS_FILE,
+    *jobshapes.STEP_VARIABLES,
     *jobshapes.MODEL_FORMATS,
     *jobshapes.DIAGNOSES,
 ]
@@ -44,23 +46,27 @@ def test_every_entry_names_a_proof_that_exists(entry) -> None:
         assert _test_exists(entry.proof), f"{entry.name}: no test {entry.proof}"
 
 
-def test_fixture_proofs_are_exercised_by_the_job_shape_tests() -> None:
-    """Each fixture named as a proof is validated end to end (tests/support/foreign_jobs.py)."""
+def _fixture_folders() -> set[str]:
+    """Every fixture job folder validated end to end (tests/support/foreign_jobs.py and
+    behaviour_jobs.py)."""
+    from tests.support.behaviour_jobs import BEHAVIOUR_JOBS
     from tests.support.foreign_jobs import JOBS
 
+    return {job.folder.name for job in [*JOBS.values(), *BEHAVIOUR_JOBS.values()]}
+
+
+def test_fixture_proofs_are_exercised_by_the_job_shape_tests() -> None:
     named = {e.proof.removeprefix(jobshapes.FIXTURES) for e in EVERY_ENTRY}
-    assert {n for n in named if (ROOT / jobshapes.FIXTURES / n).is_dir()} <= set(JOBS)
+    assert {n for n in named if (ROOT / jobshapes.FIXTURES / n).is_dir()} <= _fixture_folders()
 
 
 def test_the_readme_job_shape_table_lists_every_fixture_job() -> None:
-    from tests.support.foreign_jobs import JOBS
-
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### Job shapes the harness judges", 1)[1].split("\n### ", 1)[0]
     table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
     rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
-    assert len(rows) == len(JOBS) + 1  # and our own trainer
-    for name in JOBS:
+    assert len(rows) == len(_fixture_folders()) + 1  # and our own trainer
+    for name in _fixture_folders():
         assert f"`fixtures/jobs/{name}`" in table, name
 
 

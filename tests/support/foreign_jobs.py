@@ -72,10 +72,18 @@ class ForeignJob:
     mutants: dict[str, Mutant] = field(default_factory=dict)
     # True: the harness generates its inputs (im2txt profile); False: its make_inputs.py.
     im2txt_profile: bool = False
+    # The fixture folder, when one job folder is validated in several ways (its name else).
+    code: str | None = None
+    # The job whose make_inputs.py writes this one's inputs (its own else).
+    inputs_from: str | None = None
 
     @property
     def folder(self) -> Path:
-        return JOBS_DIR / self.name
+        return JOBS_DIR / (self.code or self.name)
+
+    @property
+    def inputs_folder(self) -> Path:
+        return JOBS_DIR / (self.inputs_from or self.code or self.name)
 
     def params(self, steps: int | None = None) -> list[str]:
         """The default train params, with the step target replaced when `steps` is given."""
@@ -322,7 +330,7 @@ def make_inputs(job: ForeignJob | str, work_dir: Path) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
-        str(job.folder / "make_inputs.py"),
+        str(job.inputs_folder / "make_inputs.py"),
         f"--data_dir={work_dir / 'data'}",
     ]
     if job.pretrained_file:
@@ -377,10 +385,11 @@ class JobInputs:
         self.made: dict[str, Path] = {}
 
     def __call__(self, job: ForeignJob) -> Path:
-        if job.name not in self.made:
-            make_inputs(job, self.parent / job.name)
-            self.made[job.name] = self.parent / job.name
-        return self.made[job.name]
+        key = job.inputs_folder.name
+        if key not in self.made:
+            make_inputs(job, self.parent / key)
+            self.made[key] = self.parent / key
+        return self.made[key]
 
 
 def plan_for(job: ForeignJob, inputs: JobInputs, **settings):

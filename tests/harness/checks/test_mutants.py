@@ -53,7 +53,7 @@ MUTANTS = {
         "initial_learning_rate: float = 2.0",
         "initial_learning_rate: float = 0.0",
         dict(zip(GENERIC, (NA, PASSED, PASSED, FAILED, PASSED), strict=True)),
-        "a 25% drop",
+        "no learning",
     ),
     "never_resumes": (
         "im2txt/training.py",

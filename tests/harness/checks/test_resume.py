@@ -45,11 +45,45 @@ def test_a_second_resume_is_held_to_the_whole_training_not_a_plateau() -> None:
     assert whole.status == PASSED, whole.message
 
 
-def test_a_rerun_short_of_the_target_or_silent_fails() -> None:
+def test_a_rerun_short_of_the_target_fails_and_a_silent_one_only_warns() -> None:
     short = resume.check_resume(_rerun({101: 1.0}, final=110))
     assert short.status == FAILED and "not the target 120" in short.message
     silent = resume.check_resume(_rerun({}))
-    assert silent.status == FAILED and "logged no loss" in silent.message
+    assert silent.status == WARNING and "logged no loss" in silent.message
+    assert "--loss-tag" in silent.message
+
+
+# ------------------------------------------- no checkpoint carrying a step: behaviour
+
+
+def _stepless(losses, **kw) -> ResumeFacts:
+    return _rerun(losses, final=None, first_step=None, saved=("model.keras",), **kw)
+
+
+def test_a_job_reloading_its_keras_model_continues_by_its_loss_level() -> None:
+    """Kind 5: a .keras reload numbers its epochs from 1 again, yet continues the weights."""
+    result = resume.check_resume(_stepless({1: 1.02, 20: 0.9}))
+    assert result.status == PASSED, result.message
+    assert "near the first run's final level" in result.message
+
+
+def test_a_job_that_starts_over_warns_and_fails_beside_a_backup_folder() -> None:
+    over = resume.check_resume(_stepless({1: 2.95, 20: 1.0}))
+    assert over.status == WARNING and "no resume logic" in over.message
+    assert "back near the first run's starting level" in over.message
+    backup = resume.check_resume(_stepless({1: 2.95, 20: 1.0}, backups=("backup",)))
+    assert backup.status == FAILED and "backup/" in backup.message
+
+
+def test_without_a_clear_fall_the_numbering_tells() -> None:
+    flat = {s: 1.0 for s in range(1, 101)}
+    again = resume.check_resume(_stepless({1: 1.0, 20: 1.0}, first_losses=flat))
+    assert again.status == WARNING and "logged step 1 first" in again.message
+    on = resume.check_resume(_stepless({101: 1.0, 120: 1.0}, first_losses=flat))
+    assert on.status == PASSED and "logged step 101 first" in on.message
+    per_run = _stepless({0: 1.0}, first_losses=flat, loss_steps=PER_RUN, first_loss_steps=PER_RUN)
+    unknown = resume.check_resume(per_run)
+    assert unknown.status == WARNING and "could not judge resume" in unknown.message
 
 
 def test_a_first_run_short_of_its_target_fails() -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from harness.job import JobOutput, LossSettings, parse_stdout_losses, read_metrics
-from harness.jobshapes import loss_tag
+from harness.jobshapes import EPOCH_INDEX, GLOBAL_STEPS, loss_tag
 from tests.support.events import write_events
 
 # --------------------------------------------------------------------------- tag names
@@ -33,7 +33,8 @@ from tests.support.events import write_events
         ("epoch_loss", 1),  # Keras TensorBoard, in train/ and validation/
         ("batch_loss", 1),
         ("Losses/clone_loss", 1),  # slim's model_deploy
-        ("Cost", None),
+        ("Cost", 1),  # names are matched without regard to case
+        ("objective", 1),
         ("cost", 1),
         ("cross_entropy", 2),
         ("cross_entropy_1", 2),  # mnist_summary: the name scope `cross_entropy` exists
@@ -74,7 +75,7 @@ def test_tf2_scalar_tensors_in_a_subfolder(tmp_path: Path) -> None:
     assert JobOutput(tmp_path).losses("").values == {3: 1.25}
 
 
-def test_a_total_loss_wins_over_its_parts_and_other_tags_are_ignored(tmp_path: Path) -> None:
+def test_a_total_loss_wins_over_its_parts_and_other_tags_are_only_listed(tmp_path: Path) -> None:
     write_events(
         tmp_path / "events.out.tfevents.1.h",
         [
@@ -87,10 +88,12 @@ def test_a_total_loss_wins_over_its_parts_and_other_tags_are_ignored(tmp_path: P
     series = JobOutput(tmp_path).losses("")
     assert series.source == "events:total_loss_1"
     assert series.candidates == {
+        "events:learning_rate": 3,
+        "events:Losses/regularization_loss": 3,
         "events:losses/softmax_cross_entropy_loss/value": 3,
         "events:total_loss_1": 3,
     }
-    assert "also seen: events:losses/softmax_cross_entropy_loss/value (3)" in series.describe()
+    assert "events:losses/softmax_cross_entropy_loss/value (3)" in series.describe()
 
 
 def test_a_cross_entropy_alone_is_found(tmp_path: Path) -> None:
@@ -286,3 +289,51 @@ def test_summaries_every_100_steps_lose_to_a_loss_line_every_step(tmp_path: Path
 def test_no_output_folder_means_no_losses(tmp_path: Path) -> None:
     output = JobOutput(tmp_path / "missing")
     assert output.losses("").values == {} and output.losses("").source == "none"
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def test_a_loss_named_cost_is_found_in_summaries_and_on_stdout(tmp_path: Path) -> None:
+    """Kind 1 of the foreign-job corpus: `Cost` summaries and `Epoch: 0001 cost= 12.3`."""
+    log = "".join(f"Epoch: {e:04d} cost= {12.3 / e:.9f}\n" for e in range(1, 9))
+    stdout_only = JobOutput(tmp_path).losses(log)
+    assert stdout_only.source == "stdout:cost" and stdout_only.steps == EPOCH_INDEX
+    assert list(stdout_only.values) == list(range(1, 9))
+    write_events(
+        tmp_path / "events.out.tfevents.1.h", [(8 * e, "Cost", 12.3 / e) for e in range(1, 9)]
+    )
+    assert JobOutput(tmp_path).losses(log).source == "events:Cost"  # global steps first
+
+
+def test_a_dense_step_line_beats_sparse_summaries(tmp_path: Path) -> None:
+    """Kind 2: a `loss` summary every 30 steps, `step N, loss = X` every 2."""
+    write_events(tmp_path / "events.out.tfevents.1.h", [(0, "loss", 1.4), (30, "loss", 0.5)])
+    log = "".join(f"step {s}, loss = {1.4 - s / 100:.4f}\n" for s in range(2, 62, 2))
+    log += "I1207 07:20:01.628 1396 basic_session_run_hooks.py:627] Saving checkpoints for 60\n"
+    log += "oneDNN custom operations are on. To turn them off, set TF_ENABLE_ONEDNN_OPTS=0.\n" * 2
+    log += "NodeDef mentions attr=a:list(type),min=0; attr=b:list(type),min=1; attr=c,min=1\n"
+    series = JobOutput(tmp_path).losses(log)
+    assert series.source == "stdout:loss" and len(series.values) == 30
+    assert series.steps == GLOBAL_STEPS
+    assert series.candidates == {"events:loss": 2, "stdout:loss": 30}
+
+
+def test_accuracies_ride_along_and_evaluation_lines_are_skipped(tmp_path: Path) -> None:
+    log = "".join(
+        f"step {s}: cross_entropy = {2 - s / 20:.3f}, accuracy = {0.25 + s / 100:.3f}\n"
+        for s in range(1, 21)
+    )
+    log += "Test loss: 0.1\nTest accuracy: 0.99\n" * 3
+    write_events(tmp_path / "train" / "events.out.tfevents.1.h", [(1, "epoch_accuracy", 0.3)])
+    series = JobOutput(tmp_path).losses(log)
+    assert series.source == "stdout:cross_entropy"
+    assert set(series.accuracies) == {"stdout:accuracy", "events:epoch_accuracy"}
+    assert series.accuracies["stdout:accuracy"][20] == pytest.approx(0.45)
+
+
+def test_a_loss_tag_names_a_printed_series_too(tmp_path: Path) -> None:
+    log = "".join(f"iter={s} objective_value: {5 - s / 10}\n" for s in range(1, 11))
+    assert JobOutput(tmp_path).losses(log).source == "none"
+    named = JobOutput(tmp_path, LossSettings(tags=("objective_value",))).losses(log)
+    assert named.source == "stdout:objective_value" and named.values[10] == 4.0

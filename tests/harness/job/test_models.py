@@ -75,6 +75,34 @@ def test_the_saved_step_wins_over_the_checkpoint_managers_numbering(tmp_path: Pa
     assert not any(k.startswith(("_CHECKPOINTABLE", "save_counter")) for k in found.shapes())
 
 
+@pytest.mark.parametrize(
+    ("counters", "step"),
+    [
+        ({"step": 100}, 100),  # tf.train.Checkpoint(step=...)
+        ({"optimizer/_iterations": 90}, 90),  # a Keras 3 optimizer beside it
+        ({"step": 100, "optimizer/_iterations": 90}, 100),
+        ({"global_step": 7, "step": 100}, 7),
+        ({"optimizer/iter": 40}, 40),
+        ({"model/layer/step": 3}, 3),  # any depth, when nothing shallower counts
+    ],
+)
+def test_the_saved_step_wins_over_the_name(tmp_path: Path, counters: dict, step: int) -> None:
+    """Kind 4 of the foreign-job corpus: `ckpt-1` (save 1) holding `step` = 100."""
+    root = tf.Module()
+    for key, value in counters.items():
+        *path, name = key.split("/")
+        holder = root
+        for part in path:
+            if not hasattr(holder, part):
+                setattr(holder, part, tf.Module())
+            holder = getattr(holder, part)
+        setattr(holder, name, tf.Variable(value, dtype=tf.int64))
+    root.save_counter_like = tf.Variable(1, dtype=tf.int64)
+    tf.train.CheckpointManager(tf.train.Checkpoint(root=root), tmp_path, 3).save()
+    (found,) = JobOutput(tmp_path).checkpoints()
+    assert found.path.name == "ckpt-1" and found.step == step
+
+
 def test_a_number_in_an_export_name_is_no_step(tmp_path: Path) -> None:
     write_checkpoint(tmp_path / "resnet-50", {"w": np.zeros([2], np.float32)})
     write_checkpoint(tmp_path / "ckpt-6", {"w": np.zeros([2], np.float32)})
