@@ -136,7 +136,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for removed in getattr(backend, "stale_removed", []):
         console.print(f"  [dim]· removed {removed}, left behind by a crashed harness run[/]")
     record = _run_and_show(
-        console, backend, plan, preflight, run_dir, reporter, redactor, args.junit_xml
+        console, backend, plan, preflight, run_dir, reporter, redactor, args.junit_xml, args.jobs
     )
     if args.json:
         print(
@@ -155,14 +155,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _run_and_show(
-    console, backend, plan, preflight, run_dir, reporter, redactor, junit_xml
+    console, backend, plan, preflight, run_dir, reporter, redactor, junit_xml, jobs=None
 ) -> RunRecord:
     """Validate, then show the table, the files written and the one-line verdict."""
     from harness.junit import write_junit
     from harness.scenario import validate
+    from harness.scenario.runner import folder_bytes
 
     try:
-        result = validate(backend, plan, run_dir, reporter, redactor, preflight)
+        result = validate(backend, plan, run_dir, reporter, redactor, preflight, jobs)
     finally:
         reporter.close()
     record = result.record
@@ -170,6 +171,7 @@ def _run_and_show(
     for kind, path in sorted(result.reports.items()):
         console.print(f"{kind}: {path}")
     console.print(f"run record: {run_dir / 'run_record.json'}")
+    console.print(f"run folder: {folder_bytes(run_dir) / 1e6:.1f} MB")
     if junit_xml:
         console.print(f"junit: {write_junit(record, absolute(junit_xml))}")
     style = "green" if record.passed else "red"
@@ -340,6 +342,13 @@ def add_parsers(sub) -> None:
     out.add_argument("--timeout", type=float, default=PHASE_TIMEOUT_S, help="seconds per phase")
     out.add_argument("--out", default="runs", help="parent folder of run folders")
     out.add_argument("--run-dir", default=None, help="exact run folder (overrides --out)")
+    out.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="phases run at once after train (default: one per core the memory allows; 1: "
+        "one after another)",
+    )
     out.add_argument("--json", action="store_true", help="machine-readable verdict on stdout")
     out.add_argument(
         "--junit-xml", default=None, metavar="FILE", help="also write the verdicts as JUnit XML"
