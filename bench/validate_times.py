@@ -7,10 +7,11 @@ side by side, each phase against the process-start floor.
 - each foreign fixture job (fixtures/jobs/) at its default parameters.
 Each job validates twice in this one run: with `jobs=1` (the serial order every
 validation had before the phases after train ran side by side) and with the default
-(as many at a time as cores and memory allow). The floor is one `python -c "import
-tensorflow"`, timed before and after (the mean is used): every phase starts at least
-that. Also prints each run folder's size. Asserts nothing; on a shared machine compare
-ratios from one run, not seconds across runs.
+(as many at a time as cores and memory allow); the default job also as it ran before
+this work ("before": 200 steps, serial, the synthetic checkpoint written afresh). The
+floor is one `python -c "import tensorflow"`, timed before and after (the mean is used):
+every phase starts at least that. Also prints each run folder's size. Asserts nothing;
+on a shared machine compare ratios from one run, not seconds across runs.
 
     python bench/validate_times.py [--only NAME ...]
 """
@@ -18,6 +19,7 @@ ratios from one run, not seconds across runs.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -36,6 +38,7 @@ from tests.support.foreign_jobs import JOBS, JobInputs, plan_for  # noqa: E402
 
 GOALS_S = {"default": 30.0, "upstream": 120.0, **dict.fromkeys(JOBS, 10.0)}
 MODES = {"serial": 1, "new": None}
+BEFORE_STEPS = 200  # the built-in job's steps before they were cut to QUICK_STEPS
 
 
 def import_floor() -> float:
@@ -58,16 +61,25 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=sorted(GOALS_S), default=None)
     args = parser.parse_args()
     floors = [import_floor()]
+    cache = os.environ.get("UAI_CACHE_DIR")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as folder:
         inputs = JobInputs(Path(folder) / "inputs")
         for name in args.only or list(GOALS_S):
-            for mode, jobs in MODES.items():
+            modes = {"before": 1, **MODES} if name == "default" else MODES
+            for mode, jobs in modes.items():
                 code, plan = plan_of(name, inputs)
+                if mode == "before":
+                    plan.steps = BEFORE_STEPS
+                    os.environ["UAI_CACHE_DIR"] = "/proc/no-cache"  # unusable: written afresh
                 run_dir = Path(folder) / f"{name}-{mode}"
                 result = validate(LocalBackend(code), plan, run_dir, jobs=jobs)
+                os.environ.pop("UAI_CACHE_DIR", None)
+                if cache is not None:
+                    os.environ["UAI_CACHE_DIR"] = cache
                 size = folder_bytes(run_dir) / 1e6
-                print(f"{name} ({mode}): {result.record.summary()}; run folder {size:.1f} MB")
+                summary = result.record.summary()
+                print(f"{name} ({mode}): {summary}; run folder {size:.1f} MB", flush=True)
                 rows.append((name, mode, result.record.timings, size))
     floors.append(import_floor())
     floor = statistics.mean(floors)
@@ -82,11 +94,14 @@ def main() -> None:
             f"{name:15s} {mode:8s} {'total':20s} {total:7.1f} {total / floor:7.1f}"
             f"  (goal {GOALS_S[name]:.0f} s; run folder {size:.1f} MB)"
         )
-    print("\njob             serial s  new s  new/serial")
+    print("\njob             serial s  new s  new/serial  new/floor")
     totals = {(n, m): t["total"] for n, m, t, _ in rows}
     for name in dict.fromkeys(n for n, *_ in rows):
         serial, new = totals[(name, "serial")], totals[(name, "new")]
-        print(f"{name:15s} {serial:8.1f} {new:6.1f} {new / serial:10.2f}")
+        print(f"{name:15s} {serial:8.1f} {new:6.1f} {new / serial:10.2f} {new / floor:10.1f}")
+    if ("default", "before") in totals:
+        before, new = totals[("default", "before")], totals[("default", "new")]
+        print(f"default: before {before:.1f} s = {before / floor:.1f} floors, new {new:.1f} s")
 
 
 if __name__ == "__main__":
