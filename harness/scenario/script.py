@@ -64,7 +64,10 @@ class Script:
         if not self.runner.ok(TRAIN):
             return
         later = [p for p in ORDER[ORDER.index(TRAIN) + 1 :] if self._wanted(p)]
-        if self.slots > 1 and self.ctx.plan.cluster is None and len(later) > 1:
+        # Side by side on one node and the local backend: a container mounts only the
+        # roots its backend prepared (snapshots are not, yet).
+        one_host = self.ctx.plan.cluster is None and not self.ctx.backend.runs_image
+        if self.slots > 1 and one_host and len(later) > 1:
             self._run_together(later)
             return
         for phase in later:
