@@ -342,13 +342,7 @@ def add_parsers(sub) -> None:
     out.add_argument("--timeout", type=float, default=PHASE_TIMEOUT_S, help="seconds per phase")
     out.add_argument("--out", default="runs", help="parent folder of run folders")
     out.add_argument("--run-dir", default=None, help="exact run folder (overrides --out)")
-    out.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="phases run at once after train (default: one per core the memory allows; 1: "
-        "one after another)",
-    )
+    out.add_argument("--jobs", type=int, help="phases at once after train (1: one by one)")
     out.add_argument("--json", action="store_true", help="machine-readable verdict on stdout")
     out.add_argument(
         "--junit-xml", default=None, metavar="FILE", help="also write the verdicts as JUnit XML"
