@@ -94,7 +94,7 @@ class Im2txtProfile(Profile):
     name = "im2txt"
     # An upstream-size job (299x299, batch 32: each step sees every example of the tiny set
     # about four times) learns it in 80 steps and validates in about 5 minutes on 2 cores.
-    # Smaller configurations give their own --steps (the built-in quick job: 200).
+    # Smaller configurations give their own --steps (the built-in quick job: QUICK_STEPS).
     default_steps = 80
     model_checks = (uses_image.NAME, inference.NAME)
     probe_images = 3

@@ -133,6 +133,9 @@ def add_parsers(sub) -> None:
     out.add_argument("--timeout", type=float, default=PHASE_TIMEOUT_S, help="seconds per phase")
     out.add_argument("--out", default="runs", help="parent folder of run folders")
     out.add_argument("--run-dir", default=None, help="exact run folder (overrides --out)")
+    out.add_argument(
+        "--jobs", type=int, default=None, help="phases at once after train (1: one by one)"
+    )
     out.add_argument("--json", action="store_true", help="machine-readable verdict on stdout")
     out.add_argument(
         "--max-output-gb",

@@ -146,7 +146,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for removed in getattr(backend, "stale_removed", []):
         console.print(f"  [dim]· removed {removed}, left behind by a crashed harness run[/]")
     record = _run_and_show(
-        console, backend, plan, preflight, run_dir, reporter, redactor, args.junit_xml
+        console, backend, plan, preflight, run_dir, reporter, redactor, args.junit_xml, args.jobs
     )
     if args.json:
         print(
@@ -165,14 +165,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _run_and_show(
-    console, backend, plan, preflight, run_dir, reporter, redactor, junit_xml
+    console, backend, plan, preflight, run_dir, reporter, redactor, junit_xml, jobs=None
 ) -> RunRecord:
     """Validate, then show the table, the files written and the one-line verdict."""
     from harness.junit import write_junit
     from harness.scenario import validate
+    from harness.scenario.runner import folder_bytes
 
     try:
-        result = validate(backend, plan, run_dir, reporter, redactor, preflight)
+        result = validate(backend, plan, run_dir, reporter, redactor, preflight, jobs)
     finally:
         reporter.close()
     record = result.record
@@ -191,6 +192,7 @@ def _run_and_show(
     if record.output_bytes is not None:
         size = describe_size(record.output_bytes)
         console.print(f"output_dir: {size} in {len(record.outputs)} files")
+    console.print(f"run folder: {folder_bytes(run_dir) / 1e6:.1f} MB")
     if junit_xml:
         console.print(f"junit: {write_junit(record, absolute(junit_xml), redactor)}")
     style = "green" if record.passed else "red"

@@ -30,6 +30,7 @@ from harness.plan import QUICK_PARAMS, QUICK_STEPS, Plan, Preflight, inspect
 from harness.profiles import ModelCheckInputs
 from harness.record import FAILED, CheckResult, RunRecord
 from harness.redaction import PATTERNS_ONLY, Redactor
+from harness.scenario import concurrent
 from harness.scenario.context import Reporter, RunContext, SilentReporter
 from harness.scenario.documents import build_record, shell_warning, store
 from harness.scenario.evidence import Evidence
@@ -77,9 +78,12 @@ def validate(
     reporter: Reporter | None = None,
     redactor: Redactor = PATTERNS_ONLY,
     preflight: Preflight | None = None,
+    jobs: int | None = None,
 ) -> Validation:
     """Run the whole scenario in `run_dir` (absolute); the verdict is `Validation.passed`.
-    `preflight` is what `inspect(plan)` found, when the caller already asked."""
+    `preflight` is what `inspect(plan)` found, when the caller already asked; `jobs` is
+    how many phases may run at once after train (None: as the machine allows, 1: one
+    after another)."""
     if not run_dir.is_absolute():
         raise ValueError(f"run folder {run_dir} must be absolute (resolve it at the edge)")
     preflight = preflight or inspect(plan)
@@ -132,7 +136,7 @@ def validate(
             verdicts.skip(spec.name, reason)
             if spec.name in plan.required():  # a gate must not pass by omission
                 verdicts.add(CheckResult(spec.name, FAILED, f"required, but {reason}"))
-    script = Script(evidence, verdicts)
+    script = Script(evidence, verdicts, concurrent.phase_slots(jobs))
     interrupted = False
     try:
         script.run()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.backends.base import PhaseCommand, RunOutcome
@@ -21,7 +23,8 @@ from harness.job import NO_LOSSES, JobOutput, LossSeries, PhaseMark, StdoutParse
 from harness.jobshapes import EPOCHS, STEPS
 from harness.params import JobParams
 from harness.record import PhaseRecord
-from harness.scenario.context import RunContext
+from harness.scenario.concurrent import HeldReporter
+from harness.scenario.context import Reporter, RunContext
 from harness.scenario.time_limit import FitForecast, limit_verdict
 from harness.speed import Speed, line_times, measure
 
@@ -94,26 +97,44 @@ class PhaseRunner:
     def run(self, launch: Launch) -> Phase:
         """Run one phase; as a cluster, the chief's outcome is the phase's and each other
         task is recorded as `<phase>:<task>`."""
+        return self._keep(launch, self._execute(launch, self.ctx.reporter))
+
+    def run_together(
+        self, launches: list[Launch], slots: int, ended: Callable[[str], None]
+    ) -> None:
+        """Run `launches` (none a cluster) up to `slots` at a time; their progress is
+        shown, their phases and records kept and `ended(name)` called in the given order,
+        as if they had run one after another."""
+        held = [HeldReporter(self.ctx.reporter) for _ in launches]
+        with ThreadPoolExecutor(max_workers=slots) as pool:
+            pairs = zip(launches, held, strict=True)
+            running = [pool.submit(self._execute, *pair) for pair in pairs]
+            for launch, reporter, future in zip(launches, held, running, strict=True):
+                phase = future.result()
+                reporter.release()
+                self._keep(launch, phase)
+                ended(launch.name)
+
+    def _execute(self, launch: Launch, reporter: Reporter) -> Phase:
+        """Run one phase and read what it left; `reporter` shows its progress."""
         ctx, name = self.ctx, launch.name
-        root = launch.root or ctx.root
         output = launch.output or self.output
         where = f" on {ctx.plan.cluster.describe()}" if launch.cluster else ""
-        ctx.reporter.phase(
-            name, f"{launch.mainfile} {' '.join(launch.params)}{where}", launch.target
-        )
+        reporter.phase(name, f"{launch.mainfile} {' '.join(launch.params)}{where}", launch.target)
+        root = launch.root or ctx.root
         log_path = ctx.logs / (name if launch.cluster else f"{name}.log")
-        ctx.reporter.note(f"log: {log_path}")
+        reporter.note(f"log: {log_path}")
         mark: PhaseMark = output.mark()
         stamped: list[tuple[float, str]] = []
         target = self._steps_target(launch.target)
-        forecast = FitForecast(target, ctx.plan.timeout_s, time.time(), ctx.reporter.note)
+        forecast = FitForecast(target, ctx.plan.timeout_s, time.time(), reporter.note)
         parser = StdoutParser.for_regex(ctx.plan.loss.regex)
 
         def on_line(line: str) -> None:
             now = time.time()
             if len(stamped) < MAX_STAMPED_LINES:  # what a job prints is unbounded
                 stamped.append((now, line[:MAX_STAMPED_CHARS]))
-            ctx.reporter.line(line)
+            reporter.line(line)
             if found := parser.feed(line):
                 forecast.feed(found[0], now)
 
@@ -144,14 +165,19 @@ class PhaseRunner:
         failure, warning = self._failure(outcome, target, losses, speed, output)
         diagnosis = diagnose(outcome.log_text) if failure else None
         if warning:
-            ctx.reporter.note(f"warning: {name}: {warning}")
+            reporter.note(f"warning: {name}: {warning}")
             diagnosis = f"time limit: {warning}"
-        phase = self.phases[name] = Phase(outcome, losses, failure, diagnosis, speed)
-        self.timings[name] = outcome.seconds
         tail = outcome.log_tail() if failure else ""
         if diagnosis:
             tail = f"diagnosis: {diagnosis}\n{tail}"
-        ctx.reporter.phase_done(name, outcome.seconds, failure, tail)
+        reporter.phase_done(name, outcome.seconds, failure, tail)
+        return Phase(outcome, losses, failure, diagnosis, speed)
+
+    def _keep(self, launch: Launch, phase: Phase) -> Phase:
+        """Keep a phase that ended: its outcome, time and record (and its tasks')."""
+        name, root = launch.name, launch.root or self.ctx.root
+        self.phases[name] = phase
+        self.timings[name] = phase.outcome.seconds
         tasks = self.cluster_runs.get(name, {}) if launch.cluster else {}
         self.records.append(phase_record(name, phase, root, tasks.get(CHIEF_TASK)))
         for task in list(tasks.values())[1:]:
@@ -225,3 +251,17 @@ def new_run_dir(parent: Path) -> Path:
     random suffix, so two runs started in the same second never share or clobber one."""
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=parent))
+
+
+def folder_bytes(folder: Path) -> int:
+    """What a run folder takes on disk: each file once (hard links share their blocks),
+    symbolic links not followed."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in folder.rglob("*"):
+        info = path.lstat()
+        if path.is_symlink() or (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        total += info.st_size if path.is_file() else 0
+    return total

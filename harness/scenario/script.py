@@ -25,10 +25,11 @@ from harness.checks.phases import (
     TRAIN_REPEAT,
 )
 from harness.checks.registry import GATE, CheckSpec, Situation
-from harness.contract import CONTAINER_WORK_DIR, PLATFORM_PYTHON
+from harness.contract import CONTAINER_WORK_DIR, PLATFORM_PYTHON, PlatformRoot
 from harness.job import JobOutput
 from harness.params import JobParams
 from harness.record import PASSED, CheckResult
+from harness.scenario import concurrent
 from harness.scenario.evidence import Evidence
 from harness.scenario.placement import twin_root
 from harness.scenario.runner import Launch
@@ -48,8 +49,9 @@ AFTER = {
 class Script:
     """One run of the scenario over a run context, its runner, verdicts and evidence."""
 
-    def __init__(self, evidence: Evidence, verdicts: VerdictStore) -> None:
+    def __init__(self, evidence: Evidence, verdicts: VerdictStore, slots: int = 1) -> None:
         self.evidence, self.verdicts = evidence, verdicts
+        self.slots = slots  # phases at once after train (1: one after another)
         self.ctx, self.runner = evidence.ctx, evidence.runner
         self.step = self.ctx.preflight.step
 
@@ -61,11 +63,41 @@ class Script:
         self._run(self._training(TRAIN, target, cluster=self.ctx.plan.cluster is not None))
         if not self.runner.ok(TRAIN):
             return
-        for phase in ORDER[ORDER.index(TRAIN) + 1 :]:
-            if self._wanted(phase):
-                needing = [s.name for s in self._needing(phase)]
-                with self.verdicts.judging(*needing):
-                    self._run(self._launch(phase))
+        later = [p for p in ORDER[ORDER.index(TRAIN) + 1 :] if self._wanted(p)]
+        # Side by side on one node and the local backend: a container mounts only the
+        # roots its backend prepared (snapshots are not, yet).
+        one_host = self.ctx.plan.cluster is None and not self.ctx.backend.runs_image
+        if self.slots > 1 and one_host and len(later) > 1:
+            self._run_together(later)
+            return
+        for phase in later:
+            needing = [s.name for s in self._needing(phase)]
+            with self.verdicts.judging(*needing):
+                self._run(self._launch(phase))
+
+    def _run_together(self, phases: list[str]) -> None:
+        """The phases after train side by side (`concurrent`), judged in the fixed order
+        as the serial run judges them; each but the resume on a snapshot of the root."""
+        launches, snapshots = [], {}
+        for phase in phases:
+            with self.verdicts.judging(*(s.name for s in self._needing(phase))):
+                root = None
+                if phase in (EVALUATE_TRUE, EVALUATE_SHUFFLED, INFERENCE):
+                    root = snapshots[phase] = concurrent.snapshot_root(
+                        self.ctx.root, self.ctx.run_dir, f"platform-{phase}-"
+                    )
+                launches.append(self._launch(phase, root))
+
+        def ended(phase: str) -> None:
+            with self.verdicts.judging(*(s.name for s in self._needing(phase))):
+                self._ended(phase)
+
+        try:
+            self.runner.run_together(launches, self.slots, ended)
+        finally:
+            # Only once all ended: the resume must not read the evaluations' events.
+            for snap in snapshots.values():
+                concurrent.bring_back(snap, self.ctx.root)
 
     def judge_user_files(self) -> None:
         """The user's own --data and --pretrained, hashed again after every phase: a job
@@ -105,7 +137,11 @@ class Script:
 
     def _run(self, launch: Launch) -> None:
         self.runner.run(launch)
-        ev, phase = self.evidence, launch.name
+        self._ended(launch.name)
+
+    def _ended(self, phase: str) -> None:
+        """Read what `phase` left that a later phase may change, then judge."""
+        ev = self.evidence
         if phase in (TRAIN, RESUME) and self.runner.ok(phase):
             if phase == TRAIN:
                 with self.verdicts.judging(path_contract.NAME):
@@ -145,9 +181,12 @@ class Script:
     def _wanted(self, phase: str) -> bool:
         return bool(self._needing(phase)) and all(self.runner.ok(p) for p in AFTER[phase])
 
-    def _launch(self, phase: str) -> Launch:
+    def _launch(self, phase: str, root: PlatformRoot | None = None) -> Launch:
+        """`phase`'s launch, on the run's root or (a model phase) on `root`."""
         ctx, ev = self.ctx, self.evidence
-        plan, paths, profile = ctx.plan, ctx.paths, ctx.preflight.profile
+        plan, profile = ctx.plan, ctx.preflight.profile
+        paths = ctx.backend.paths(root or ctx.root)
+        where = {"root": root, "output": JobOutput(root.output_dir, plan.loss)} if root else {}
         if phase == TRAIN_REPEAT:
             twin = twin_root(ctx)
             output = JobOutput(twin.output_dir, plan.loss)
@@ -166,6 +205,7 @@ class Script:
                 model.mainfile,
                 JobParams.of(model.params),
                 platform_flags=model.platform_flags,
+                **where,
             )
         if phase == INFERENCE:
             model = profile.inference_phase(plan.train_params, paths.output_dir, paths.data_dir)
@@ -174,6 +214,7 @@ class Script:
                 model.mainfile,
                 JobParams.of(model.params),
                 platform_flags=model.platform_flags,
+                **where,
             )
         first = self.step.value
         second = ctx.preflight.resume_target(plan, log_interval(ev.phase(TRAIN).losses.values))

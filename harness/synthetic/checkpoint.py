@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,40 @@ def write_inception_checkpoint(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if manifest_path is None and _copy_cached(path, fmt, seed, shapes):
+        return SyntheticCheckpoint(path=path, format=fmt, seed=seed, shapes=shapes)
+    _write(path, fmt, seed, shapes)
+    return SyntheticCheckpoint(path=path, format=fmt, seed=seed, shapes=shapes)
+
+
+def _copy_cached(path: Path, fmt: str, seed: int, shapes: dict[str, tuple[int, ...]]) -> bool:
+    """Copy the checkpoint from the cache, written there once per format, seed and shapes:
+    writing it costs seconds of TF work in every validation, a copy a fraction of one.
+    Copies, not links: a job that rewrites its input must not reach the cache. False when
+    the cache cannot be used (the caller writes the file itself)."""
+    # The values come from this module's code: a changed generator names a new entry.
+    key = zlib.crc32(json.dumps(sorted(shapes.items())).encode() + Path(__file__).read_bytes())
+    folder = resources.cache_dir() / "synthetic-inception" / f"{fmt}-{seed}-{key:08x}"
+    try:
+        if not folder.is_dir():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+            _write(scratch / _CACHED, fmt, seed, shapes)
+            try:
+                scratch.rename(folder)  # atomic: a concurrent run sees all of it or none
+            except OSError:  # another run cached it first
+                shutil.rmtree(scratch, ignore_errors=True)
+        for part in folder.iterdir():
+            shutil.copyfile(part, path.with_name(path.name + part.name.removeprefix(_CACHED)))
+    except OSError:
+        return False
+    return True
+
+
+_CACHED = "inception_v3.ckpt"
+
+
+def _write(path: Path, fmt: str, seed: int, shapes: dict[str, tuple[int, ...]]) -> None:
     names = list(shapes)
     tensors = [tf.constant(variable_value(n, shapes[n], seed)) for n in names]
     if fmt == "v1":
@@ -110,4 +146,3 @@ def write_inception_checkpoint(
             shape_and_slices=[""] * len(names),
             tensors=tensors,
         )
-    return SyntheticCheckpoint(path=path, format=fmt, seed=seed, shapes=shapes)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.defaults import QUICK_STEPS
 from harness.record import NOT_APPLICABLE, PASSED, RunRecord
 from tests.support.markdown import bash_blocks
 
@@ -141,7 +142,7 @@ def test_the_trainer_honours_the_platform_layout(walk: Walk) -> None:
     assert {"step", "loss", "total_loss", "learning_rate", "sec_per_step", "images_per_sec"} <= set(
         metrics[0]
     )
-    assert metrics[-1]["step"] == 210  # the quick job's 200 steps, then 10 on resume
+    assert metrics[-1]["step"] == QUICK_STEPS + 10  # the quick job's steps, then 10 on resume
 
 
 def test_evaluation_and_inference_ran(walk: Walk) -> None:
@@ -163,7 +164,7 @@ def test_the_run_record_and_reports_say_what_ran(walk: Walk) -> None:
         "inference",
     ]
     train = record.phase("train")
-    assert len(train.losses) == 200 and train.exit_code == 0
+    assert len(train.losses) == QUICK_STEPS and train.exit_code == 0
     # Upstream's summary tag, at the loss's own (float32) precision.
     assert train.loss_source == "events:losses/total_loss"
     assert train.speed and train.speed["steps_per_s"] > 0
@@ -172,7 +173,7 @@ def test_the_run_record_and_reports_say_what_ran(walk: Walk) -> None:
     assert record.environment["tensorflow"].startswith("2.")
     assert record.environment["pip_freeze"]
     assert record.code["kind"] == "code path" and len(record.code["sha256"]) == 64
-    assert record.job["steps"] == 200 and record.job["step_flag"] == "number_of_steps"
+    assert record.job["steps"] == QUICK_STEPS and record.job["step_flag"] == "number_of_steps"
     assert "/data/train.py" in " ".join(train.command)
     for name in ("report.md", "report.html", "loss.png", "verdict.json"):
         assert (run / name).stat().st_size > 0

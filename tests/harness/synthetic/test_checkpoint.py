@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,23 @@ def test_bad_requests_are_refused(tmp_path: Path) -> None:
     empty.write_text('{"checkpoint": "x", "variables": {}}')
     with pytest.raises(ValueError, match="variables"):
         load_manifest(empty)
+
+
+@pytest.mark.parametrize("fmt", ["v1", "v2"])
+def test_a_copy_from_the_cache_is_the_bytes_a_fresh_write_gives(tmp_path, monkeypatch, fmt):
+    monkeypatch.setenv("UAI_CACHE_DIR", str(tmp_path / "cache"))
+    first = write_inception_checkpoint(tmp_path / "a" / "inception_v3.ckpt", fmt=fmt, seed=3)
+    (cached,) = (tmp_path / "cache" / "synthetic-inception").iterdir()
+    second = write_inception_checkpoint(tmp_path / "b" / "my.ckpt", fmt=fmt, seed=3)
+    for part in cached.iterdir():
+        suffix = part.name.removeprefix("inception_v3.ckpt")
+        made = [
+            first.path.with_name(first.path.name + suffix),
+            second.path.with_name("my.ckpt" + suffix),
+        ]
+        assert all(m.read_bytes() == part.read_bytes() for m in made)
+        assert not any(os.path.samefile(m, part) for m in made)  # copies: the job cannot reach it
+    monkeypatch.setenv("UAI_CACHE_DIR", "/proc/no-cache-here")  # unusable: written afresh
+    fresh = write_inception_checkpoint(tmp_path / "c" / "inception_v3.ckpt", fmt=fmt, seed=3)
+    for part in first.path.parent.iterdir():
+        assert (fresh.path.parent / part.name).read_bytes() == part.read_bytes()
