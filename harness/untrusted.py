@@ -12,6 +12,7 @@ it reaches a terminal or a report.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -75,6 +76,30 @@ def walk(
             else:
                 yield path, info
         stack.extend(reversed(below))
+
+
+def remove_tree(root: Path) -> None:
+    """Remove `root` and everything below it without recursion (shutil.rmtree recurses, and
+    a job can nest folders past the limit); what cannot be removed is left."""
+    entries = list(walk(root, folders=True))
+    for path, info in reversed(entries):  # each folder after what it holds
+        with contextlib.suppress(OSError):
+            path.rmdir() if stat.S_ISDIR(info.st_mode) else path.unlink()
+    with contextlib.suppress(OSError):
+        root.rmdir()
+
+
+def folder_bytes(folder: Path) -> int:
+    """What a run folder takes on disk: each file once (hard links share their blocks),
+    symbolic links not followed."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for _, info in walk(folder):  # no recursion, no link followed
+        if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        total += info.st_blocks * 512  # on disk: a sparse file takes only its blocks
+    return total
 
 
 def regular_files(root: Path) -> Iterator[Path]:

@@ -218,6 +218,10 @@ class Backend(abc.ABC):
         """Release what `cluster_addresses` set up; problems are returned, never raised."""
         return []
 
+    def interrupt(self) -> None:  # noqa: B027 - a backend without side-by-side phases has none
+        """Ctrl-C reached the harness outside the thread waiting for a job (phases run side
+        by side): end every job this backend is running, at once."""
+
     @abc.abstractmethod
     def paths(self, root: PlatformRoot) -> PlatformPaths:
         """The platform folders as the job sees them (host paths, or /data in a container)."""

@@ -164,6 +164,10 @@ class LocalBackend(Backend):
         shown = ["/bin/bash", "-c", line]  # the record shows the platform's line, not bwrap's
         return _LocalJob(process, shown, log, log_path, pump, started, self.name, scratch)
 
+    def interrupt(self) -> None:
+        for pid in list(_live_jobs):  # each job leads its own session and process group
+            _kill_tree(pid)
+
     def cluster_addresses(self, names: list[str]) -> dict[str, str]:
         """Free loopback ports, one per task: the tasks listen on 127.0.0.1 only."""
         sockets = []

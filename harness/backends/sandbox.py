@@ -39,7 +39,7 @@ from harness.contract import (
     CONTAINER_WORK_DIR,
     PlatformRoot,
 )
-from harness.untrusted import walk
+from harness.untrusted import remove_tree, walk
 
 HOME = "/root"
 TMP = "/tmp"
@@ -171,7 +171,7 @@ def scratch_folders(scratch: Path) -> tuple[Path, Path]:
     """The phase's private /tmp and $HOME on the host, created empty."""
     tmp, home = scratch / "tmp", scratch / "home"
     for folder in (tmp, home):
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
         folder.mkdir(parents=True)
     return tmp, home
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import time
 from pathlib import Path
 
 from harness.cli.common import absolute
+from harness.untrusted import folder_bytes, remove_tree
 
 # What new_run_dir names a run folder: its start time, then a random suffix.
 RUN_FOLDER = re.compile(r"^\d{8}-\d{6}-")
@@ -33,10 +33,6 @@ def to_prune(parent: Path, keep: int, older_than_days: float | None) -> list[Pat
     return [p for p in old if p.stat().st_mtime < cutoff]
 
 
-def _size(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
-
-
 def cmd_prune(args: argparse.Namespace) -> int:
     if args.keep < 0:
         raise ValueError(f"--keep {args.keep}: give 0 or more run folders to keep")
@@ -45,9 +41,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     kept = len(run_folders(parent)) - len(doomed)
     freed = 0
     for folder in doomed:
-        freed += _size(folder)
+        freed += folder_bytes(folder)
         if not args.dry_run:
-            shutil.rmtree(folder)
+            remove_tree(folder)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {len(doomed)} run folder(s) under {parent} ({freed / 1e6:.0f} MB), kept {kept}")
     return 0

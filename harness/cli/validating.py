@@ -170,7 +170,7 @@ def _run_and_show(
     """Validate, then show the table, the files written and the one-line verdict."""
     from harness.junit import write_junit
     from harness.scenario import validate
-    from harness.scenario.runner import folder_bytes
+    from harness.untrusted import folder_bytes
 
     try:
         result = validate(backend, plan, run_dir, reporter, redactor, preflight, jobs)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from harness.scenario.placement import is_input, place_inputs, task_roots
 from harness.scenario.runner import PhaseRunner, new_run_dir
 from harness.scenario.script import Script, situation
 from harness.scenario.verdicts import VerdictStore
+from harness.untrusted import remove_tree
 
 __all__ = [
     "QUICK_PARAMS",
@@ -162,7 +162,7 @@ def clear_interrupted(run_dir: Path) -> bool:
     if interrupted:
         for entry in run_dir.iterdir():
             if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
+                remove_tree(entry)
             else:
                 entry.unlink()
     return interrupted

@@ -16,11 +16,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from harness.contract import PlatformRoot
 from harness.record import CheckResult
+from harness.untrusted import remove_tree, walk
 
+# Progress lines a phase shown later keeps back (the rest is in its log).
+MAX_HELD_LINES = 2_000
 # What one phase process (Python, TensorFlow, a small model) may take, to fit the memory.
 PHASE_MEMORY_BYTES = 1_500_000_000
 
@@ -58,38 +62,32 @@ def snapshot_root(root: PlatformRoot, parent: Path, prefix: str) -> PlatformRoot
     """A new platform root holding `root`'s files as hard links (copies where linking
     fails, across filesystems say); symbolic links are recreated, never followed."""
     snap = PlatformRoot.create(parent=parent, prefix=prefix)
-    for folder, dirs, files in os.walk(root.root):
-        here = Path(folder)
-        there = snap.root / here.relative_to(root.root)
-        for name in dirs:
-            if (here / name).is_symlink():
-                (there / name).symlink_to(os.readlink(here / name))
-            else:
-                (there / name).mkdir(exist_ok=True)
-        for name in files:
-            source, target = here / name, there / name
-            if source.is_symlink():
-                target.symlink_to(os.readlink(source))
-                continue
+    # No recursion, no link followed, no pipe opened: the job chose this tree's shape.
+    for source, info in walk(root.root, folders=True):
+        target = snap.root / source.relative_to(root.root)
+        if stat.S_ISDIR(info.st_mode):
+            target.mkdir(exist_ok=True)
+        elif stat.S_ISLNK(info.st_mode):
+            target.symlink_to(os.readlink(source))
+        elif stat.S_ISREG(info.st_mode):
             try:
                 os.link(source, target)
             except OSError:
-                shutil.copy2(source, target)
+                shutil.copy2(source, target, follow_symlinks=False)
     return snap
 
 
 def bring_back(snap: PlatformRoot, root: PlatformRoot) -> None:
     """Move what a phase wrote in its snapshot's output folder (its eval events, say) to
     the run's own, where the serial order would have left it, and drop the snapshot."""
-    for folder, _dirs, files in os.walk(snap.output_dir):
-        here = Path(folder)
-        there = root.output_dir / here.relative_to(snap.output_dir)
-        for name in files:
-            target = there / name
-            if not target.exists() and not target.is_symlink():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(here / name, target)
-    shutil.rmtree(snap.root, ignore_errors=True)
+    for source, info in walk(snap.output_dir):
+        target = root.output_dir / source.relative_to(snap.output_dir)
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISLNK(info.st_mode):
+            continue
+        if not target.exists() and not target.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+    remove_tree(snap.root)
 
 
 @dataclasses.dataclass
@@ -99,6 +97,7 @@ class HeldReporter:
 
     shown: object  # the run's reporter
     held: list[tuple[str, tuple]] = dataclasses.field(default_factory=list)
+    lines: int = 0
 
     def note(self, text: str) -> None:
         self.held.append(("note", (text,)))
@@ -107,7 +106,11 @@ class HeldReporter:
         self.held.append(("phase", (name, detail, target_step)))
 
     def line(self, text: str) -> None:
-        self.held.append(("line", (text,)))
+        if self.lines < MAX_HELD_LINES:  # what a job prints is unbounded
+            self.held.append(("line", (text,)))
+        elif self.lines == MAX_HELD_LINES:
+            self.held.append(("note", ("(more of the job's output is in its log)",)))
+        self.lines += 1
 
     def phase_done(self, name: str, seconds: float, failure: str | None, log_tail: str) -> None:
         self.held.append(("phase_done", (name, seconds, failure, log_tail)))

@@ -109,11 +109,17 @@ class PhaseRunner:
         with ThreadPoolExecutor(max_workers=slots) as pool:
             pairs = zip(launches, held, strict=True)
             running = [pool.submit(self._execute, *pair) for pair in pairs]
-            for launch, reporter, future in zip(launches, held, running, strict=True):
-                phase = future.result()
-                reporter.release()
-                self._keep(launch, phase)
-                ended(launch.name)
+            try:
+                for launch, reporter, future in zip(launches, held, running, strict=True):
+                    phase = future.result()
+                    reporter.release()
+                    self._keep(launch, phase)
+                    ended(launch.name)
+            except KeyboardInterrupt:  # only this thread hears Ctrl-C: end the others' jobs
+                for future in running:
+                    future.cancel()
+                self.ctx.backend.interrupt()
+                raise
 
     def _execute(self, launch: Launch, reporter: Reporter) -> Phase:
         """Run one phase and read what it left; `reporter` shows its progress."""
@@ -251,17 +257,3 @@ def new_run_dir(parent: Path) -> Path:
     random suffix, so two runs started in the same second never share or clobber one."""
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=parent))
-
-
-def folder_bytes(folder: Path) -> int:
-    """What a run folder takes on disk: each file once (hard links share their blocks),
-    symbolic links not followed."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for path in folder.rglob("*"):
-        info = path.lstat()
-        if path.is_symlink() or (info.st_dev, info.st_ino) in seen:
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        total += info.st_size if path.is_file() else 0
-    return total

@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.contract import PlatformRoot
 from harness.record import PASSED, CheckResult
 from harness.scenario import concurrent
-from harness.scenario.runner import folder_bytes
+from harness.untrusted import folder_bytes
 
 
 class Recording:
@@ -80,4 +80,6 @@ def test_a_folder_counts_hard_linked_files_once(tmp_path):
     (tmp_path / "a").write_bytes(b"x" * 100)
     os.link(tmp_path / "a", tmp_path / "b")
     (tmp_path / "c").symlink_to(tmp_path / "a")
-    assert folder_bytes(tmp_path) == 100
+    with open(tmp_path / "sparse", "wb") as sparse:  # 1 GB apparent, nothing on disk
+        sparse.truncate(10**9)
+    assert folder_bytes(tmp_path) == (tmp_path / "a").stat().st_blocks * 512

@@ -112,3 +112,45 @@ def test_follow_shows_the_jobs_log_as_it_runs_and_each_phase_names_its_log(
     harness.communicate(timeout=30)
     assert f"  · log: {run / 'logs' / 'train.log'}" in seen
     assert "    │ step 5 loss 0.8000" in seen
+
+
+FINISHES_THEN_LOOPS = """\
+target = args.number_of_steps
+for step in range(1, (target if target <= 5 else 10**6) + 1):
+    print(f"step {step} loss {4.0 / step:.4f}", flush=True)
+    time.sleep(0.05)
+"""
+
+
+def test_ctrl_c_while_phases_run_side_by_side_ends_them_all(tmp_path: Path) -> None:
+    """Only the main thread hears SIGINT; the phases its workers wait for must end too."""
+    run = tmp_path / "run"
+    harness = start_validate(
+        tmp_path, FINISHES_THEN_LOOPS, "--no-sandbox", "--steps", "5", "--reproducible"
+    )
+    log = run / "logs" / "resume.log"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and "step 20 " in log.read_text()):
+        assert harness.poll() is None and time.monotonic() < deadline, harness.communicate()
+        time.sleep(0.1)
+    job = _resume_pids()
+    assert job, "the resume phase's process was not found"
+    harness.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
+    out, _ = harness.communicate(timeout=30)
+    assert harness.returncode == 130, out
+    assert time.monotonic() - signalled < 3.0, out
+    assert not [pid for pid in job if _running(pid)], "a side-by-side phase outlived the harness"
+
+
+def _resume_pids() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"train.py" in cmdline and b"--number_of_steps=15" in cmdline:
+                found.append(int(entry.name))
+    return found
