@@ -1,11 +1,15 @@
 """docs/ci.md's recipes against what their images hold and what Docker and GitLab
-document (finding 4), without Docker: the GitLab job's image has the docker CLI its
-script calls and gets Python before the script, its dind service runs without TLS the
-documented way, and neither recipe installs a package name that is on no index."""
+document, without Docker (tests/project/test_ci_recipes.py runs them in stand-ins): the
+GitLab job's image is a glibc Python (TensorFlow has no musl wheels, so an Alpine
+`docker:` image cannot install the harness) that gets the docker CLI before the script,
+its dind service runs without TLS the documented way, and both recipes install the
+harness from its git repository, whose URL the team sets as a CI variable."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -23,9 +27,9 @@ def _recipes() -> tuple[dict, dict]:
 
 def test_the_gitlab_image_has_what_its_script_calls() -> None:
     _, job = _recipes()
-    assert job["image"].startswith("docker:"), "the script calls docker"
-    setup = " ".join(job["before_script"])
-    assert "apk add" in setup and "python3" in setup and "venv" in setup
+    assert job["image"] == "python:3.11-bookworm", "glibc Python 3.11 with pip and git"
+    assert "apt-get install" in " ".join(job["before_script"])
+    assert "docker.io" in " ".join(job["before_script"]), "the script calls docker"
     assert any(line.startswith("docker build") for line in job["script"])
 
 
@@ -37,10 +41,19 @@ def test_the_dind_service_is_configured_as_docker_documents() -> None:
     assert job["variables"]["DOCKER_TLS_CERTDIR"] == ""  # port 2375 is the plain one
 
 
-def test_no_recipe_installs_a_name_that_is_on_no_index() -> None:
+INSTALL = 'python -m pip install "git+${UAI_HARNESS_REPO:?set UAI_HARNESS_REPO}@$UAI_HARNESS_REF"'
+
+
+def test_both_recipes_install_from_the_repository_the_team_names() -> None:
     github, gitlab = _recipes()
     lines = [step.get("run", "") for step in github["steps"]] + gitlab["script"]
-    installs = [line for line in lines if "pip install" in line]
-    assert installs == ['python -m pip install "$UAI_HARNESS"'] * 2
-    for env in (github["env"], gitlab["variables"]):
-        assert env["UAI_HARNESS"].startswith("git+https://")
+    assert [line for line in lines if "pip install" in line] == [INSTALL] * 2
+    assert github["env"]["UAI_HARNESS_REPO"] == "${{ vars.UAI_HARNESS_REPO }}"
+    assert "UAI_HARNESS_REPO" not in gitlab["variables"]  # a CI/CD variable of the project
+    assert github["env"]["UAI_HARNESS_REF"] == gitlab["variables"]["UAI_HARNESS_REF"]
+
+
+def test_the_install_without_the_repository_names_the_setting() -> None:
+    env = {"PATH": os.environ["PATH"], "UAI_HARNESS_REF": "v0"}
+    done = subprocess.run(["bash", "-c", INSTALL], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "UAI_HARNESS_REPO: set UAI_HARNESS_REPO" in done.stderr
