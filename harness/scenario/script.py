@@ -63,17 +63,19 @@ class Script:
         self._run(self._training(TRAIN, target, cluster=self.ctx.plan.cluster is not None))
         if not self.runner.ok(TRAIN):
             return
-        later = [p for p in ORDER[ORDER.index(TRAIN) + 1 :] if self._wanted(p)]
+        later = ORDER[ORDER.index(TRAIN) + 1 :]
         # Side by side on one node and the local backend: a container mounts only the
-        # roots its backend prepared (snapshots are not, yet).
+        # roots its backend prepared (snapshots are not, yet). Only phases that build on
+        # train alone can start now; any other waits for its turn below.
+        ready = [p for p in later if AFTER[p] == (TRAIN,) and self._wanted(p)]
         one_host = self.ctx.plan.cluster is None and not self.ctx.backend.runs_image
-        if self.slots > 1 and one_host and len(later) > 1:
-            self._run_together(later)
-            return
-        for phase in later:
-            needing = [s.name for s in self._needing(phase)]
-            with self.verdicts.judging(*needing):
-                self._run(self._launch(phase))
+        if self.slots > 1 and one_host and len(ready) > 1:
+            self._run_together(ready)
+        for phase in later:  # each decided when its turn comes: it may build on another
+            if phase not in self.runner.phases and self._wanted(phase):
+                needing = [s.name for s in self._needing(phase)]
+                with self.verdicts.judging(*needing):
+                    self._run(self._launch(phase))
 
     def _run_together(self, phases: list[str]) -> None:
         """The phases after train side by side (`concurrent`), judged in the fixed order
