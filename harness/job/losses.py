@@ -3,13 +3,14 @@
 Sources (`harness.jobshapes`): every scalar summary in event files anywhere under
 output_dir (evaluation folders such as `eval/` or `validation/` are never read), the
 job's output - its known shapes (`STDOUT_SHAPES`, Keras progress lines; ANSI styling
-stripped first) and every recurring `name = number` (`harness.job.discovery`) - and
-`metrics.jsonl` lines. Every series is a listed candidate; those a name says are a loss
+stripped first) and every recurring `name = number` (`harness.job.discovery`) -
+`metrics.jsonl` lines and the columns of Keras CSVLogger files (`harness.job.csvlog`).
+Every series is a listed candidate; those a name says are a loss
 (`LOSS_TAGS`, case aside) compete: the winner names the job's total loss (tier 1
 before a part of it such as a cross-entropy), then counts global steps (Keras numbers
 its `epoch_loss` by epoch and its `batch_loss` anew in every run: a rerun's steps could
 not be told from a restart), then has the most points in the phase, then is the most
-precise (events, then metrics.jsonl, then stdout). Accuracy-named series ride along as
+precise (events, then metrics.jsonl, then CSV, then stdout). Accuracy-named series ride along as
 corroboration. A user's `--loss-tag` (a tag or a printed name) or `--loss-regex`
 replaces the automatic choice.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 from harness.job.discovery import accuracy_series, named_stdout_series
 from harness.jobshapes import (
     ANSI_ESCAPE,
+    EPOCH_INDEX,
     GLOBAL_STEPS,
     KERAS_EPOCH,
     KERAS_PROGRESS,
@@ -38,7 +40,7 @@ from harness.untrusted import read_bounded
 
 METRICS_FILE = "metrics.jsonl"
 EVENTS_GLOB = "events.out.tfevents.*"
-_KIND_ORDER = {"events": 0, "metrics.jsonl": 1, "stdout": 2}
+_KIND_ORDER = {"events": 0, "metrics.jsonl": 1, "csv": 2, "stdout": 3}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +186,20 @@ def stdout_candidates(log_text: str, settings: LossSettings) -> list[_Candidate]
             )
             series = LossSeries(values, f"stdout:{name}", steps=steps)
             found.append(_Candidate(series, tier, "stdout"))
+    return found
+
+
+def csv_candidates(
+    files: dict[str, dict[str, dict[int, float]]], settings: LossSettings
+) -> list[_Candidate]:
+    """One candidate per column of each CSVLogger file (`csv:<file>:<column>`), by epoch."""
+    found = []
+    for name, columns in files.items():
+        for column, values in columns.items():
+            series = LossSeries(
+                dict(sorted(values.items())), f"csv:{name}:{column}", steps=EPOCH_INDEX
+            )
+            found.append(_Candidate(series, _tier(column, settings), "csv"))
     return found
 
 
