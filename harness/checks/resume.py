@@ -19,7 +19,8 @@ BackupAndRestore folder, epoch-numbered weights): its first loss against the fir
 run's levels (near its end: it continued; back near its start: it started over), and,
 where the levels cannot tell, where its step or epoch numbering starts. A job that
 continued passes; one that started over has no resume logic, a warning - unless it
-saved a backup folder meant for resuming, which fails. What cannot be told warns.
+saved state meant for resuming (a backup folder, model files numbered by epoch), which
+fails. What cannot be told warns.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ import numpy as np
 from harness.checks.levels import fifth_mean
 from harness.checks.phases import RESUME, TRAIN
 from harness.job import ModelFile
-from harness.jobshapes import BACKUP_FOLDER, EPOCH_INDEX, EPOCHS, GLOBAL_STEPS
+from harness.jobshapes import (
+    BACKUP_FOLDER,
+    EPOCH_INDEX,
+    EPOCH_NUMBERED_MODEL,
+    EPOCHS,
+    GLOBAL_STEPS,
+)
 from harness.record import CheckResult
 
 if TYPE_CHECKING:
@@ -267,6 +274,18 @@ def _behaviour(rerun: ResumeFacts) -> tuple[bool | None, str]:
     return None, "neither its loss level nor its numbering tells where the rerun started"
 
 
+def _resume_state(rerun: ResumeFacts) -> str | None:
+    """What the first run saved only to go on from: a backup folder, or model files
+    numbered by epoch (two or more numbers: saved every epoch, not one final model)."""
+    if rerun.backups:
+        return ", ".join(f"{folder}/" for folder in rerun.backups)
+    numbered = [n for n in rerun.saved if EPOCH_NUMBERED_MODEL.search(n)]
+    epochs = {EPOCH_NUMBERED_MODEL.search(n)["epoch"] for n in numbered}
+    if len(epochs) >= 2:
+        return "model files numbered by epoch: " + ", ".join(sorted(numbered)[:3])
+    return None
+
+
 def _without_step(rerun: ResumeFacts, result) -> CheckResult:
     """The verdict on a job that saved no checkpoint carrying a step."""
     saved = ", ".join(rerun.saved[:3]) or "nothing"
@@ -275,10 +294,9 @@ def _without_step(rerun: ResumeFacts, result) -> CheckResult:
     continued, why = _behaviour(rerun)
     if continued:
         return result([], [], f"resumed without a checkpoint carrying a step ({saved}): {why}")
-    if continued is False and rerun.backups:
-        folders = ", ".join(rerun.backups)
+    if continued is False and (state := _resume_state(rerun)):
         return result(
-            [f"the job saved state for resuming ({folders}/), yet its rerun started over: {why}"],
+            [f"the job saved state for resuming ({state}), yet its rerun started over: {why}"],
             [],
             "",
         )

@@ -57,7 +57,8 @@ def test_a_rerun_short_of_the_target_fails_and_a_silent_one_only_warns() -> None
 
 
 def _stepless(losses, **kw) -> ResumeFacts:
-    return _rerun(losses, final=None, first_step=None, saved=("model.keras",), **kw)
+    kw.setdefault("saved", ("model.keras",))
+    return _rerun(losses, final=None, first_step=None, **kw)
 
 
 def test_a_job_reloading_its_keras_model_continues_by_its_loss_level() -> None:
@@ -73,6 +74,20 @@ def test_a_job_that_starts_over_warns_and_fails_beside_a_backup_folder() -> None
     assert "back near the first run's starting level" in over.message
     backup = resume.check_resume(_stepless({1: 2.95, 20: 1.0}, backups=("backup",)))
     assert backup.status == FAILED and "backup/" in backup.message
+
+
+def test_starting_over_beside_model_files_numbered_by_epoch_fails() -> None:
+    """ModelCheckpoint('model-{epoch:02d}.keras') saves every epoch to go on from; one
+    final model, or a single number (`resnet-50.h5`), claims nothing."""
+    numbered = ("model-01.keras", "model-02.keras", "model-03.keras")
+    over = resume.check_resume(_stepless({1: 2.95, 20: 1.0}, saved=numbered))
+    assert over.status == FAILED and "numbered by epoch: model-01.keras" in over.message
+    weights = ("weights.01-0.52.h5", "weights.02-0.40.h5")
+    assert resume.check_resume(_stepless({1: 2.95}, saved=weights)).status == FAILED
+    single = resume.check_resume(_stepless({1: 2.95, 20: 1.0}, saved=("resnet-50.h5",)))
+    assert single.status == WARNING
+    resumed = resume.check_resume(_stepless({1: 1.02, 20: 0.9}, saved=numbered))
+    assert resumed.status == PASSED
 
 
 def test_without_a_clear_fall_the_numbering_tells() -> None:
