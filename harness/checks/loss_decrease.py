@@ -7,7 +7,9 @@ the first fifth's by more than twice the step-to-step noise. A slow learner pass
 flat, rising or diverging series fails, and so does one that fell and then gave back
 more than a third of its drop. A falling loss is not learning when an accuracy the job
 logs stays where it started, or when a cross-entropy goes negative (the outputs are not
-probabilities): those fail naming both series. What cannot be judged - no loss found,
+probabilities): those fail naming both series. A loss no name identified, chosen by
+behaviour (the one series that falls and stays positive), is judged and said to be.
+What cannot be judged - no loss found,
 too few points - is a warning listing the series seen and the flag that settles it.
 """
 
@@ -46,13 +48,20 @@ def check_loss_decrease(
     required_drop: float | None = None,
     accuracies: Mapping[str, Mapping[int, float]] | None = None,
     candidates: Mapping[str, int] | None = None,
+    chosen_by: str = "name",
 ) -> CheckResult:
     """Finite; falling beyond its noise and not climbing back (and, when the user asks for
     one, at least `required_drop` below where it started); corroborated by `accuracies`."""
     steps = sorted(losses)
-    evidence: dict = {"steps": len(steps), "source": source}
+    evidence: dict = {"steps": len(steps), "source": source, "chosen_by": chosen_by}
 
     def result(status: bool | str, message: str) -> CheckResult:
+        if chosen_by == "behaviour":
+            message += (
+                f"; no series is named as a loss: {source.split(';')[0]} was chosen by "
+                f"behaviour (the only one that falls and stays positive; {SETTLE_LOSS} "
+                "names another)"
+            )
         if isinstance(status, bool):
             return CheckResult.judged(NAME, status, message, evidence=evidence)
         return CheckResult.from_findings(NAME, [], [message], "", evidence=evidence)
@@ -152,8 +161,9 @@ def judge(evidence: Evidence) -> CheckResult:
     if not losses:
         seen = ", ".join(f"{s} ({n})" for s, n in losses.candidates.items()) or "none"
         advice = (
-            f"could not judge learning: no series the job logged is named as a loss; series "
-            f"seen: {seen}; name it with {SETTLE_LOSS}"
+            f"could not judge learning: no series the job logged is named as a loss, and "
+            f"not exactly one falls and stays positive as a loss does; series seen: {seen}; "
+            f"name it with {SETTLE_LOSS}"
         )
         return CheckResult.from_findings(NAME, [], [advice], "", evidence={"source": "none"})
     return check_loss_decrease(
@@ -162,4 +172,5 @@ def judge(evidence: Evidence) -> CheckResult:
         evidence.plan.required_drop,
         losses.accuracies,
         losses.candidates,
+        losses.chosen_by,
     )

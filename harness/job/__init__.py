@@ -116,7 +116,7 @@ class JobOutput:
             except ValueError as err:
                 unreadable[f"{METRICS_FILE} (unreadable: {err})"] = 0
             unreadable.update({f"{METRICS_FILE} (in part: {note})": 0 for note in self.notes})
-        chosen = choose(candidates)
+        chosen = choose(candidates, by_behaviour=not self.settings.forced)
         accuracies = {**event_accuracies(scalars), **stdout_accuracies(log_text)}
         for name, columns in csv_series.items():
             accuracies.update(accuracy_series(columns, f"csv:{name}"))
