@@ -3,7 +3,9 @@ what it logs beside it (accuracy) agrees that it learned.
 
 The trend is judged against the run's own noise (`harness.checks.trend`): a
 Mann-Kendall test on the order of the logged losses, and the last fifth's median below
-the first fifth's by more than twice the step-to-step noise. A slow learner passes; a
+the first fifth's by more than twice the step-to-step noise; a borderline fall (`Trend.
+undecided`) is judged on a second training from scratch with twice the steps, when it
+fits in --timeout (the scenario runs it), and says so. A slow learner passes; a
 flat, rising or diverging series fails, and so does one that fell and then gave back
 more than a third of its drop. A falling loss is not learning when an accuracy the job
 logs stays where it started, or when a cross-entropy goes negative (the outputs are not
@@ -21,7 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from harness.checks.phases import TRAIN
+from harness.checks.phases import TRAIN, TRAIN_LONGER
 from harness.checks.trend import Trend, median_levels, spread, trend
 from harness.record import CheckResult
 
@@ -156,8 +158,36 @@ def _accuracy_stalled(
     return None
 
 
+def longer_target(
+    losses: Mapping[int, float], target: int | None, train_seconds: float, timeout_s: float
+) -> int | None:
+    """The step target of a longer training that can decide a borderline loss (twice the
+    first), or None: clear already, nothing to double, or twice the train phase's time
+    does not fit in --timeout (a run cut short would decide nothing)."""
+    values = [losses[s] for s in sorted(losses)]
+    if target is None or target <= 0 or len(values) < MIN_LOSSES:
+        return None
+    if not all(math.isfinite(v) for v in values) or 2 * train_seconds > timeout_s:
+        return None
+    return 2 * target if trend(values).undecided else None
+
+
 def judge(evidence: Evidence) -> CheckResult:
-    losses: LossSeries = evidence.phase(TRAIN).losses
+    if evidence.runner.ok(TRAIN_LONGER):
+        first, target = evidence.targets[TRAIN_LONGER]
+        result = _judge(evidence, TRAIN_LONGER)
+        unit = evidence.preflight.step.unit if evidence.preflight.step else "steps"
+        said = f"borderline after {first} {unit}: trained {target} {unit} to decide; "
+        return dataclasses.replace(
+            result,
+            message=said + result.message,
+            evidence={**result.evidence, "longer_run": {"first": first, "target": target}},
+        )
+    return _judge(evidence, TRAIN)
+
+
+def _judge(evidence: Evidence, phase: str) -> CheckResult:
+    losses: LossSeries = evidence.phase(phase).losses
     if not losses:
         seen = ", ".join(f"{s} ({n})" for s, n in losses.candidates.items()) or "none"
         advice = (

@@ -57,6 +57,7 @@ def test_no_choice_is_a_warning_naming_the_candidates_and_the_flag(tmp_path: Pat
 
     class _Evidence:
         plan = type("Plan", (), {"required_drop": None})()
+        runner = type("Runner", (), {"ok": lambda _, name: False})()
 
         def phase(self, name):
             return _Phase()
