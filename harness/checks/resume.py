@@ -157,8 +157,11 @@ def _expected_final(rerun: ResumeFacts) -> int | None:
 def _started_over(rerun: ResumeFacts, first_logged: int) -> str | None:
     """Why the rerun's first logged step shows it trained again what was trained, if it
     does; in the unit its loss is counted in."""
-    if rerun.loss_steps == GLOBAL_STEPS and first_logged < rerun.first_step:
-        # (== is fine: Estimator-style hooks log the step before its update)
+    # (== is fine: Estimator-style hooks log the step before its update.) A rerun that
+    # logs past the first run's own last logged number continues its numbering, though
+    # that number counts epochs (a `Cost` summary per epoch beside model.ckpt-<step>).
+    logged_again = not rerun.first_losses or first_logged <= max(rerun.first_losses)
+    if rerun.loss_steps == GLOBAL_STEPS and first_logged < rerun.first_step and logged_again:
         return (
             f"the rerun logged step {first_logged}, before the first run's last checkpoint "
             f"at {rerun.first_step}: it started over"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from harness.checks import resume
@@ -181,3 +183,14 @@ def test_a_rerun_that_restores_the_pretrained_file_again_fails() -> None:
     assert again.status == FAILED and "restored the pretrained file again" in again.message
     kept = resume.check_resume(facts, pretrained, before, {"b": np.full(50, 1.05)})
     assert kept.status == PASSED
+
+
+def test_a_loss_numbered_by_epoch_beside_step_checkpoints_continues_its_numbering() -> None:
+    """TF1 tutorials: summary `Cost` at epoch N, model.ckpt-<global step> (8 steps an
+    epoch): the rerun logging epoch 21 after 20 continued, though 21 < step 160."""
+    first = {e: 4.0 * 0.8**e for e in range(1, 21)}
+    rerun = _rerun({21: first[20] * 0.99, 25: first[20] * 0.95}, final=200, target=200)
+    rerun = dataclasses.replace(rerun, first_step=160, first_target=160, first_losses=first)
+    assert resume.check_resume(rerun).status == PASSED
+    again = dataclasses.replace(rerun, losses={1: 4.0, 25: 1.0})
+    assert resume.check_resume(again).status == FAILED
