@@ -19,14 +19,15 @@ BackupAndRestore folder, epoch-numbered weights): its first loss against the fir
 run's levels (near its end: it continued; back near its start: it started over), and,
 where the levels cannot tell, where its step or epoch numbering starts. A job that
 continued passes; one that started over has no resume logic, a warning - unless it
-saved state meant for resuming (a backup folder, model files numbered by epoch), which
-fails. What cannot be told warns.
+saved state meant for resuming (a backup folder, model files numbered by epoch) or
+deleted what the first run wrote, which fails. What cannot be told warns.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -104,6 +105,11 @@ def judge_rerun(
             }
         ),
         non_finite=_non_finite(final),
+        deleted=[
+            str(p.relative_to(evidence.output.output_dir))
+            for p in evidence.files_after.get(previous, [])
+            if not os.path.lexists(p)
+        ],
         loss_steps=rerun.losses.steps,
         first_loss_steps=before.losses.steps,
     )
@@ -134,6 +140,7 @@ class ResumeFacts:
     failure: str | None = None  # why the rerun phase failed
     saved: Sequence[str] = ()  # the first run's model files, for the no-resume warning
     backups: Sequence[str] = ()  # folders of state saved for resuming (Keras backup/)
+    deleted: Sequence[str] = ()  # the first run's files under output_dir the rerun removed
     non_finite: Sequence[str] = ()  # variables of the final checkpoint that are not finite
     loss_steps: str = GLOBAL_STEPS  # what the rerun's loss step numbers count (jobshapes)
     first_loss_steps: str = GLOBAL_STEPS  # ... and the first run's
@@ -297,6 +304,17 @@ def _without_step(rerun: ResumeFacts, result) -> CheckResult:
     continued, why = _behaviour(rerun)
     if continued:
         return result([], [], f"resumed without a checkpoint carrying a step ({saved}): {why}")
+    if continued is False and rerun.deleted:
+        shown = ", ".join(rerun.deleted[:3])
+        return result(
+            [
+                f"the rerun deleted what the first run wrote under output_dir "
+                f"({len(rerun.deleted)} files: {shown}) and started over: {why}; a restart "
+                "on the platform throws away everything already paid for"
+            ],
+            [],
+            "",
+        )
     if continued is False and (state := _resume_state(rerun)):
         return result(
             [f"the job saved state for resuming ({state}), yet its rerun started over: {why}"],

@@ -92,6 +92,14 @@ def test_starting_over_beside_model_files_numbered_by_epoch_fails() -> None:
     assert resumed.status == PASSED
 
 
+def test_a_rerun_that_wiped_the_first_runs_output_and_started_over_fails() -> None:
+    wiped = _stepless({1: 2.95, 20: 1.0}, deleted=("log/train/events.out.tfevents.1.h",))
+    result = resume.check_resume(wiped)
+    assert result.status == FAILED and "deleted what the first run wrote" in result.message
+    kept = _stepless({1: 1.02, 20: 0.9}, deleted=("log/train/events.out.tfevents.1.h",))
+    assert resume.check_resume(kept).status == PASSED  # a job's own rotation, resumed
+
+
 def test_without_a_clear_fall_the_numbering_tells() -> None:
     flat = {s: 1.0 for s in range(1, 101)}
     again = resume.check_resume(_stepless({1: 1.0, 20: 1.0}, first_losses=flat))
