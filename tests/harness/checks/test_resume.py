@@ -109,6 +109,7 @@ def test_without_a_clear_fall_the_numbering_tells() -> None:
     per_run = _stepless({0: 1.0}, first_losses=flat, loss_steps=PER_RUN, first_loss_steps=PER_RUN)
     unknown = resume.check_resume(per_run)
     assert unknown.status == WARNING and "could not judge resume" in unknown.message
+    assert "--loss-tag" in unknown.message and "--step-flag" in unknown.message
 
 
 def test_a_first_run_short_of_its_target_fails() -> None:
@@ -202,3 +203,13 @@ def test_a_loss_numbered_by_epoch_beside_step_checkpoints_continues_its_numberin
     assert resume.check_resume(rerun).status == PASSED
     again = dataclasses.replace(rerun, losses={1: 4.0, 25: 1.0})
     assert resume.check_resume(again).status == FAILED
+
+
+def test_what_cannot_be_judged_never_fails() -> None:
+    """Every 'could not judge' path warns, naming the flag that settles it."""
+    silent = resume.check_resume(_stepless({}))
+    assert silent.status == WARNING and "--step-flag" in silent.message
+    no_rerun_loss = resume.check_resume(_rerun({}, final=120))
+    assert no_rerun_loss.status == WARNING and "--loss-regex" in no_rerun_loss.message
+    no_target = resume.not_applicable(type("Situation", (), {"step_target": False})())
+    assert no_target is not None and "--step-flag" in no_target
