@@ -116,10 +116,15 @@ def check_loss_decrease(
 
 def _no_trend(found: Trend) -> str:
     direction = "rose" if found.last > found.first else "went"
+    borderline = (
+        " - borderline: more --steps (or a --timeout that fits twice the training) decides it"
+        if found.undecided
+        else ""
+    )
     return (
         f"no learning: median loss {direction} from {found.first:.4f} to {found.last:.4f}, "
         f"not a fall beyond its noise ({found.noise:.4g}; Mann-Kendall p = {found.p_down:.3g}, "
-        "needs < 0.05)"
+        f"needs < 0.05){borderline}"
     )
 
 

@@ -11,7 +11,7 @@ from harness.checks.phases import TRAIN, TRAIN_LONGER
 from harness.checks.trend import trend
 from harness.job import LossSeries
 from harness.params import StepTarget
-from harness.record import PASSED
+from harness.record import FAILED, PASSED
 
 CLEAR = [2.0 * 0.95**i for i in range(40)]
 FLAT = [1.0 + 0.01 * ((-1) ** i) for i in range(40)]
@@ -71,3 +71,8 @@ def test_the_longer_run_is_judged_and_said_to_be() -> None:
 def test_without_a_longer_run_the_train_phase_is_judged() -> None:
     result = loss_decrease.judge(_Evidence({TRAIN: _Phase(CLEAR)}))
     assert result.status == PASSED and "borderline" not in result.message
+
+
+def test_a_borderline_fall_left_undecided_says_how_to_decide_it() -> None:
+    result = loss_decrease.check_loss_decrease(_series(WEAK), "stdout:loss")
+    assert result.status == FAILED and "borderline: more --steps" in result.message
