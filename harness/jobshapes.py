@@ -275,6 +275,12 @@ STEP_VARIABLES = (
 # Folders of state a job saves only to resume from (Keras BackupAndRestore's `backup/`):
 # a rerun that starts over beside one fails resume.
 BACKUP_FOLDER = re.compile(r"^(backup|backups|.*[_-]backup|backup[_-].*)$", re.IGNORECASE)
+# Keras model files numbered by epoch (ModelCheckpoint's `model-{epoch:02d}.keras`,
+# `weights.{epoch:02d}-{val_loss:.2f}.h5`): saved every epoch to go on from, like a
+# TensorFlow checkpoint's step. Two or more such numbers claim resuming as a backup does.
+EPOCH_NUMBERED_MODEL = re.compile(
+    r"[._-](?P<epoch>\d+)(?:-[\d.]+)?(?:\.weights)?\.(?:keras|h5|hdf5)$", re.IGNORECASE
+)
 # Training bookkeeping a pretrained file may hold beside the model: never judged as restored.
 BOOKKEEPING = re.compile(
     r"(^|/)(global_step|iterations|_iterations|iter|save_counter|learning_rate|"

@@ -3,11 +3,15 @@ what it logs beside it (accuracy) agrees that it learned.
 
 The trend is judged against the run's own noise (`harness.checks.trend`): a
 Mann-Kendall test on the order of the logged losses, and the last fifth's median below
-the first fifth's by more than twice the step-to-step noise. A slow learner passes; a
+the first fifth's by more than twice the step-to-step noise; a borderline fall (`Trend.
+undecided`) is judged on a second training from scratch with twice the steps, when it
+fits in --timeout (the scenario runs it), and says so. A slow learner passes; a
 flat, rising or diverging series fails, and so does one that fell and then gave back
 more than a third of its drop. A falling loss is not learning when an accuracy the job
 logs stays where it started, or when a cross-entropy goes negative (the outputs are not
-probabilities): those fail naming both series. What cannot be judged - no loss found,
+probabilities): those fail naming both series. A loss no name identified, chosen by
+behaviour (the one series that falls and stays positive), is judged and said to be.
+What cannot be judged - no loss found,
 too few points - is a warning listing the series seen and the flag that settles it.
 """
 
@@ -19,7 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from harness.checks.phases import TRAIN
+from harness.checks.phases import TRAIN, TRAIN_LONGER
 from harness.checks.trend import Trend, median_levels, spread, trend
 from harness.record import CheckResult
 
@@ -46,13 +50,20 @@ def check_loss_decrease(
     required_drop: float | None = None,
     accuracies: Mapping[str, Mapping[int, float]] | None = None,
     candidates: Mapping[str, int] | None = None,
+    chosen_by: str = "name",
 ) -> CheckResult:
     """Finite; falling beyond its noise and not climbing back (and, when the user asks for
     one, at least `required_drop` below where it started); corroborated by `accuracies`."""
     steps = sorted(losses)
-    evidence: dict = {"steps": len(steps), "source": source}
+    evidence: dict = {"steps": len(steps), "source": source, "chosen_by": chosen_by}
 
     def result(status: bool | str, message: str) -> CheckResult:
+        if chosen_by == "behaviour":
+            message += (
+                f"; no series is named as a loss: {source.split(';')[0]} was chosen by "
+                f"behaviour (the only one that falls and stays positive; {SETTLE_LOSS} "
+                "names another)"
+            )
         if isinstance(status, bool):
             return CheckResult.judged(NAME, status, message, evidence=evidence)
         return CheckResult.from_findings(NAME, [], [message], "", evidence=evidence)
@@ -105,10 +116,15 @@ def check_loss_decrease(
 
 def _no_trend(found: Trend) -> str:
     direction = "rose" if found.last > found.first else "went"
+    borderline = (
+        " - borderline: more --steps (or a --timeout that fits twice the training) decides it"
+        if found.undecided
+        else ""
+    )
     return (
         f"no learning: median loss {direction} from {found.first:.4f} to {found.last:.4f}, "
         f"not a fall beyond its noise ({found.noise:.4g}; Mann-Kendall p = {found.p_down:.3g}, "
-        "needs < 0.05)"
+        f"needs < 0.05){borderline}"
     )
 
 
@@ -147,13 +163,42 @@ def _accuracy_stalled(
     return None
 
 
+def longer_target(
+    losses: Mapping[int, float], target: int | None, train_seconds: float, timeout_s: float
+) -> int | None:
+    """The step target of a longer training that can decide a borderline loss (twice the
+    first), or None: clear already, nothing to double, or twice the train phase's time
+    does not fit in --timeout (a run cut short would decide nothing)."""
+    values = [losses[s] for s in sorted(losses)]
+    if target is None or target <= 0 or len(values) < MIN_LOSSES:
+        return None
+    if not all(math.isfinite(v) for v in values) or 2 * train_seconds > timeout_s:
+        return None
+    return 2 * target if trend(values).undecided else None
+
+
 def judge(evidence: Evidence) -> CheckResult:
-    losses: LossSeries = evidence.phase(TRAIN).losses
+    if evidence.runner.ok(TRAIN_LONGER):
+        first, target = evidence.targets[TRAIN_LONGER]
+        result = _judge(evidence, TRAIN_LONGER)
+        unit = evidence.preflight.step.unit if evidence.preflight.step else "steps"
+        said = f"borderline after {first} {unit}: trained {target} {unit} to decide; "
+        return dataclasses.replace(
+            result,
+            message=said + result.message,
+            evidence={**result.evidence, "longer_run": {"first": first, "target": target}},
+        )
+    return _judge(evidence, TRAIN)
+
+
+def _judge(evidence: Evidence, phase: str) -> CheckResult:
+    losses: LossSeries = evidence.phase(phase).losses
     if not losses:
         seen = ", ".join(f"{s} ({n})" for s, n in losses.candidates.items()) or "none"
         advice = (
-            f"could not judge learning: no series the job logged is named as a loss; series "
-            f"seen: {seen}; name it with {SETTLE_LOSS}"
+            f"could not judge learning: no series the job logged is named as a loss, and "
+            f"not exactly one falls and stays positive as a loss does; series seen: {seen}; "
+            f"name it with {SETTLE_LOSS}"
         )
         return CheckResult.from_findings(NAME, [], [advice], "", evidence={"source": "none"})
     return check_loss_decrease(
@@ -162,4 +207,5 @@ def judge(evidence: Evidence) -> CheckResult:
         evidence.plan.required_drop,
         losses.accuracies,
         losses.candidates,
+        losses.chosen_by,
     )

@@ -7,6 +7,8 @@ cluster). Checks name the phases whose results they judge (`registry`); the scen
 
 PROBE = "image probe"  # the image's interpreter and main file, before any training
 TRAIN = "train"  # the job as the platform starts it, scaled to the plan's step target
+# A borderline loss trained again from scratch with twice the steps (loss_decrease).
+TRAIN_LONGER = "train_longer"
 TRAIN_REPEAT = "train_repeat"  # the same training again in a fresh root (reproducible)
 EVALUATE_TRUE = "evaluate_true"  # im2txt: evaluation on true (image, caption) pairs
 EVALUATE_SHUFFLED = "evaluate_shuffled"  # ... and on images shuffled across captions
@@ -17,6 +19,7 @@ INFERENCE = "inference"  # im2txt: beam search on probe images
 ORDER = (
     PROBE,
     TRAIN,
+    TRAIN_LONGER,
     TRAIN_REPEAT,
     EVALUATE_TRUE,
     EVALUATE_SHUFFLED,

@@ -19,13 +19,15 @@ BackupAndRestore folder, epoch-numbered weights): its first loss against the fir
 run's levels (near its end: it continued; back near its start: it started over), and,
 where the levels cannot tell, where its step or epoch numbering starts. A job that
 continued passes; one that started over has no resume logic, a warning - unless it
-saved a backup folder meant for resuming, which fails. What cannot be told warns.
+saved state meant for resuming (a backup folder, model files numbered by epoch) or
+deleted what the first run wrote, which fails. What cannot be told warns.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -34,7 +36,13 @@ import numpy as np
 from harness.checks.levels import fifth_mean
 from harness.checks.phases import RESUME, TRAIN
 from harness.job import ModelFile
-from harness.jobshapes import BACKUP_FOLDER, EPOCH_INDEX, EPOCHS, GLOBAL_STEPS
+from harness.jobshapes import (
+    BACKUP_FOLDER,
+    EPOCH_INDEX,
+    EPOCH_NUMBERED_MODEL,
+    EPOCHS,
+    GLOBAL_STEPS,
+)
 from harness.record import CheckResult
 
 if TYPE_CHECKING:
@@ -97,6 +105,11 @@ def judge_rerun(
             }
         ),
         non_finite=_non_finite(final),
+        deleted=[
+            str(p.relative_to(evidence.output.output_dir))
+            for p in evidence.files_after.get(previous, [])
+            if not os.path.lexists(p)
+        ],
         loss_steps=rerun.losses.steps,
         first_loss_steps=before.losses.steps,
     )
@@ -127,6 +140,7 @@ class ResumeFacts:
     failure: str | None = None  # why the rerun phase failed
     saved: Sequence[str] = ()  # the first run's model files, for the no-resume warning
     backups: Sequence[str] = ()  # folders of state saved for resuming (Keras backup/)
+    deleted: Sequence[str] = ()  # the first run's files under output_dir the rerun removed
     non_finite: Sequence[str] = ()  # variables of the final checkpoint that are not finite
     loss_steps: str = GLOBAL_STEPS  # what the rerun's loss step numbers count (jobshapes)
     first_loss_steps: str = GLOBAL_STEPS  # ... and the first run's
@@ -150,8 +164,11 @@ def _expected_final(rerun: ResumeFacts) -> int | None:
 def _started_over(rerun: ResumeFacts, first_logged: int) -> str | None:
     """Why the rerun's first logged step shows it trained again what was trained, if it
     does; in the unit its loss is counted in."""
-    if rerun.loss_steps == GLOBAL_STEPS and first_logged < rerun.first_step:
-        # (== is fine: Estimator-style hooks log the step before its update)
+    # (== is fine: Estimator-style hooks log the step before its update.) A rerun that
+    # logs past the first run's own last logged number continues its numbering, though
+    # that number counts epochs (a `Cost` summary per epoch beside model.ckpt-<step>).
+    logged_again = not rerun.first_losses or first_logged <= max(rerun.first_losses)
+    if rerun.loss_steps == GLOBAL_STEPS and first_logged < rerun.first_step and logged_again:
         return (
             f"the rerun logged step {first_logged}, before the first run's last checkpoint "
             f"at {rerun.first_step}: it started over"
@@ -267,6 +284,18 @@ def _behaviour(rerun: ResumeFacts) -> tuple[bool | None, str]:
     return None, "neither its loss level nor its numbering tells where the rerun started"
 
 
+def _resume_state(rerun: ResumeFacts) -> str | None:
+    """What the first run saved only to go on from: a backup folder, or model files
+    numbered by epoch (two or more numbers: saved every epoch, not one final model)."""
+    if rerun.backups:
+        return ", ".join(f"{folder}/" for folder in rerun.backups)
+    numbered = [n for n in rerun.saved if EPOCH_NUMBERED_MODEL.search(n)]
+    epochs = {EPOCH_NUMBERED_MODEL.search(n)["epoch"] for n in numbered}
+    if len(epochs) >= 2:
+        return "model files numbered by epoch: " + ", ".join(sorted(numbered)[:3])
+    return None
+
+
 def _without_step(rerun: ResumeFacts, result) -> CheckResult:
     """The verdict on a job that saved no checkpoint carrying a step."""
     saved = ", ".join(rerun.saved[:3]) or "nothing"
@@ -275,10 +304,20 @@ def _without_step(rerun: ResumeFacts, result) -> CheckResult:
     continued, why = _behaviour(rerun)
     if continued:
         return result([], [], f"resumed without a checkpoint carrying a step ({saved}): {why}")
-    if continued is False and rerun.backups:
-        folders = ", ".join(rerun.backups)
+    if continued is False and rerun.deleted:
+        shown = ", ".join(rerun.deleted[:3])
         return result(
-            [f"the job saved state for resuming ({folders}/), yet its rerun started over: {why}"],
+            [
+                f"the rerun deleted what the first run wrote under output_dir "
+                f"({len(rerun.deleted)} files: {shown}) and started over: {why}; a restart "
+                "on the platform throws away everything already paid for"
+            ],
+            [],
+            "",
+        )
+    if continued is False and (state := _resume_state(rerun)):
+        return result(
+            [f"the job saved state for resuming ({state}), yet its rerun started over: {why}"],
             [],
             "",
         )

@@ -6,7 +6,8 @@ orderings when there are no ties, the normal approximation with the tie correcti
 otherwise), and is the change from the first fifth's median to the last fifth's larger
 than the run's noise (`NOISE_MARGIN` times the spread of step-to-step differences, which
 a steady trend does not inflate) and than `MIN_CHANGE` of its level (a float's jitter is
-no trend). A slow learner's 10% drop passes; a flat series, however long, does not.
+no trend). A slow learner's 10% drop passes; a flat series, however long, does not. A
+fall short of the evidence but near it (`undecided`) is worth more steps.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 
 ALPHA = 0.05  # one-sided significance of the Mann-Kendall test
+# A fall short of the evidence but not far from it: p below this, or a significant fall
+# within the noise band. More steps can decide it; fewer cannot.
+UNDECIDED_P = 0.2
 NOISE_MARGIN = 2.0  # the change must exceed this many noise standard deviations
 MIN_CHANGE = 0.01  # ... and this fraction of the first level
 _EXACT_UP_TO = 20  # values; beyond, the normal approximation is close enough
@@ -44,6 +48,12 @@ class Trend:
     @property
     def falls(self) -> bool:
         return self.p_down < ALPHA and self.first - self.last > self._margin()
+
+    @property
+    def undecided(self) -> bool:
+        """Falling, but not clearly: p between ALPHA and UNDECIDED_P, or a significant
+        order whose drop stays within the noise band."""
+        return not self.falls and self.first > self.last and self.p_down < UNDECIDED_P
 
     @property
     def rises(self) -> bool:

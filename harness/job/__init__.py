@@ -25,6 +25,8 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness.job.csvlog import csv_files, read_csv_series
+from harness.job.discovery import accuracy_series
 from harness.job.losses import (
     EVENTS_GLOB,
     METRICS_FILE,
@@ -33,6 +35,7 @@ from harness.job.losses import (
     LossSettings,
     StdoutParser,
     choose,
+    csv_candidates,
     event_accuracies,
     event_candidates,
     events,
@@ -68,7 +71,7 @@ class PhaseMark:
     """What the output folder looked like when a phase started."""
 
     event_records: dict[str, int]  # records already in each event file
-    metrics_sizes: dict[str, int]  # bytes already in each metrics.jsonl
+    metrics_sizes: dict[str, int]  # bytes already in each metrics.jsonl and CSV log
     metrics_heads: dict[str, bytes] = dataclasses.field(default_factory=dict)  # their first bytes
 
 
@@ -91,7 +94,7 @@ class JobOutput:
 
     def mark(self) -> PhaseMark:
         """Call just before a phase starts, to tell its losses from earlier phases'."""
-        metrics = self._metrics_files()
+        metrics = self._metrics_files() + csv_files(self.output_dir)
         return PhaseMark(
             {str(path): sum(1 for _ in events(path)) for path in self.event_files()},
             {str(path): os.lstat(path).st_size for path in metrics},
@@ -104,6 +107,8 @@ class JobOutput:
         scalars = self.scalars(mark)
         candidates = event_candidates(scalars, self.settings)
         candidates += stdout_candidates(log_text, self.settings)
+        csv_series = self.csv_series(mark)
+        candidates += csv_candidates(csv_series, self.settings)
         unreadable = {}
         if not self.settings.forced:
             try:
@@ -111,8 +116,10 @@ class JobOutput:
             except ValueError as err:
                 unreadable[f"{METRICS_FILE} (unreadable: {err})"] = 0
             unreadable.update({f"{METRICS_FILE} (in part: {note})": 0 for note in self.notes})
-        chosen = choose(candidates)
+        chosen = choose(candidates, by_behaviour=not self.settings.forced)
         accuracies = {**event_accuracies(scalars), **stdout_accuracies(log_text)}
+        for name, columns in csv_series.items():
+            accuracies.update(accuracy_series(columns, f"csv:{name}"))
         return dataclasses.replace(
             chosen, candidates={**chosen.candidates, **unreadable}, accuracies=accuracies
         )
@@ -168,6 +175,20 @@ class JobOutput:
                 offset = 0  # rewritten from the start during the phase (opened with "w")
             values.update(read_metrics(path, offset, self.notes))
         return values
+
+    # ----------------------------------------------------------------------- CSVLogger
+
+    def csv_series(self, mark: PhaseMark | None = None) -> dict[str, dict[str, dict[int, float]]]:
+        """file (relative to output_dir) -> column -> epoch -> value, rows after `mark`."""
+        found = {}
+        for path in csv_files(self.output_dir):
+            offset = mark.metrics_sizes.get(str(path), 0) if mark else 0
+            head = read_head(path, _HEAD_BYTES)
+            if mark and head[:offset] != mark.metrics_heads.get(str(path), b"")[:offset]:
+                offset = 0  # rewritten from the start during the phase (CSVLogger's default)
+            if columns := read_csv_series(path, offset):
+                found[str(path.relative_to(self.output_dir))] = columns
+        return found
 
     # ----------------------------------------------------------------------- models
 

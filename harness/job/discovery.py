@@ -6,17 +6,22 @@ series; each recurring `name = number` / `name: number` on its output is a candi
 (`STDOUT_COUNTER`), or by its place among the lines naming it when there is none.
 Which of them is the loss, and which corroborate it (accuracy), is decided by name
 evidence elsewhere (`loss_tag`, `is_accuracy`); lines about an evaluation are skipped.
+When no name says, behaviour does (`behaves_like_a_loss`): the loss is the series the
+optimiser minimises - mostly positive, falling - where an accuracy rises.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
+from harness.checks.trend import trend
 from harness.jobshapes import (
     EPOCH_INDEX,
     EVAL_LINE,
     GLOBAL_STEPS,
     KERAS_PROGRESS,
+    NOT_A_TRAINING_LOSS,
     PER_RUN,
     STDOUT_COUNTER,
     STDOUT_PAIR,
@@ -69,6 +74,28 @@ def named_stdout_series(lines: list[str]) -> dict[str, tuple[dict[int, float], s
         for name, values in found.items()
         if len(values) >= 2
     }
+
+
+# Series that fall without being minimised: a decaying learning rate, timings.
+_SCHEDULE_OR_TIMING = re.compile(
+    r"(^|[_/])(lr|learning_?rate|rate|epsilon|temperature|time|duration|seconds|sec)$",
+    re.IGNORECASE,
+)
+MOSTLY_POSITIVE = 0.9  # of a loss's logged values
+
+
+def behaves_like_a_loss(source: str, values: dict[int, float]) -> bool:
+    """Whether a series no name calls a loss behaves like the one the optimiser
+    minimises: not accuracy- or schedule-named, mostly positive, falling beyond its noise
+    (an accuracy rises; a flat series says nothing)."""
+    name = source.rsplit(":", 1)[-1]
+    finite = [values[s] for s in sorted(values) if math.isfinite(values[s])]
+    named_otherwise = is_accuracy(name) or NOT_A_TRAINING_LOSS.search(name)
+    if named_otherwise or _SCHEDULE_OR_TIMING.search(name) or len(finite) < 4:
+        return False
+    if sum(v > 0 for v in finite) < MOSTLY_POSITIVE * len(finite):
+        return False
+    return trend(finite).falls
 
 
 def accuracy_series(series: dict[str, dict[int, float]], kind: str) -> dict[str, dict[int, float]]:

@@ -3,14 +3,17 @@
 Sources (`harness.jobshapes`): every scalar summary in event files anywhere under
 output_dir (evaluation folders such as `eval/` or `validation/` are never read), the
 job's output - its known shapes (`STDOUT_SHAPES`, Keras progress lines; ANSI styling
-stripped first) and every recurring `name = number` (`harness.job.discovery`) - and
-`metrics.jsonl` lines. Every series is a listed candidate; those a name says are a loss
+stripped first) and every recurring `name = number` (`harness.job.discovery`) -
+`metrics.jsonl` lines and the columns of Keras CSVLogger files (`harness.job.csvlog`).
+Every series is a listed candidate; those a name says are a loss
 (`LOSS_TAGS`, case aside) compete: the winner names the job's total loss (tier 1
 before a part of it such as a cross-entropy), then counts global steps (Keras numbers
 its `epoch_loss` by epoch and its `batch_loss` anew in every run: a rerun's steps could
 not be told from a restart), then has the most points in the phase, then is the most
-precise (events, then metrics.jsonl, then stdout). Accuracy-named series ride along as
-corroboration. A user's `--loss-tag` (a tag or a printed name) or `--loss-regex`
+precise (events, then metrics.jsonl, then CSV, then stdout). Accuracy-named series ride along as
+corroboration. When no name says which is the loss, the one series that behaves like
+one (falls, mostly positive; `behaves_like_a_loss`) is chosen and said to be chosen by
+behaviour. A user's `--loss-tag` (a tag or a printed name) or `--loss-regex`
 replaces the automatic choice.
 """
 
@@ -23,9 +26,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.job.discovery import accuracy_series, named_stdout_series
+from harness.job.discovery import accuracy_series, behaves_like_a_loss, named_stdout_series
 from harness.jobshapes import (
     ANSI_ESCAPE,
+    EPOCH_INDEX,
     GLOBAL_STEPS,
     KERAS_EPOCH,
     KERAS_PROGRESS,
@@ -38,7 +42,7 @@ from harness.untrusted import read_bounded
 
 METRICS_FILE = "metrics.jsonl"
 EVENTS_GLOB = "events.out.tfevents.*"
-_KIND_ORDER = {"events": 0, "metrics.jsonl": 1, "stdout": 2}
+_KIND_ORDER = {"events": 0, "metrics.jsonl": 1, "csv": 2, "stdout": 3}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +57,9 @@ class LossSeries:
     # Accuracy-like series the job logged beside it (`events:<tag>`, `stdout:<name>`):
     # what corroborates that a falling loss is learning.
     accuracies: dict[str, dict[int, float]] = dataclasses.field(default_factory=dict)
+    # "name" (a name says it is a loss) or "behaviour" (no name did: the one series that
+    # falls and stays positive, `harness.job.discovery.behaves_like_a_loss`)
+    chosen_by: str = "name"
 
     def __bool__(self) -> bool:
         return bool(self.values)
@@ -103,15 +110,27 @@ class _Candidate:
         return (self.tier, counted, points, _KIND_ORDER[self.kind], self.preference)
 
 
-def choose(candidates: list[_Candidate]) -> LossSeries:
+def choose(candidates: list[_Candidate], by_behaviour: bool = False) -> LossSeries:
     """The winning loss-named candidate, carrying the list of every candidate seen (those
-    no name says are a loss too, so a user can name one with --loss-tag)."""
+    no name says are a loss too, so a user can name one with --loss-tag). With
+    `by_behaviour`, when no name says which is the loss, the one series (by name, in any
+    source) that behaves like a loss; several or none: no choice."""
     seen = {c.series.source: len(c.series.values) for c in candidates if c.series}
     present = [c for c in candidates if c.series and c.tier is not None]
+    chosen_by = "name"
+    if not present and by_behaviour:
+        present = [
+            c
+            for c in candidates
+            if c.series and behaves_like_a_loss(c.series.source, c.series.values)
+        ]
+        chosen_by = "behaviour"
+        if len({c.series.source.rsplit(":", 1)[-1] for c in present}) != 1:
+            present = []
     if not present:
         return LossSeries({}, "none", seen)
-    best = min(present, key=_Candidate.rank)
-    return dataclasses.replace(best.series, candidates=seen)
+    best = min(present, key=lambda c: c.rank()[1:] if chosen_by == "behaviour" else c.rank())
+    return dataclasses.replace(best.series, candidates=seen, chosen_by=chosen_by)
 
 
 def _tier(name: str, settings: LossSettings) -> int | None:
@@ -184,6 +203,20 @@ def stdout_candidates(log_text: str, settings: LossSettings) -> list[_Candidate]
             )
             series = LossSeries(values, f"stdout:{name}", steps=steps)
             found.append(_Candidate(series, tier, "stdout"))
+    return found
+
+
+def csv_candidates(
+    files: dict[str, dict[str, dict[int, float]]], settings: LossSettings
+) -> list[_Candidate]:
+    """One candidate per column of each CSVLogger file (`csv:<file>:<column>`), by epoch."""
+    found = []
+    for name, columns in files.items():
+        for column, values in columns.items():
+            series = LossSeries(
+                dict(sorted(values.items())), f"csv:{name}:{column}", steps=EPOCH_INDEX
+            )
+            found.append(_Candidate(series, _tier(column, settings), "csv"))
     return found
 
 

@@ -21,6 +21,7 @@ from harness.profiles import ModelCheckInputs, Profile
 from harness.record import RunRecord
 from harness.scenario.context import RunContext
 from harness.scenario.runner import Phase, PhaseRunner
+from harness.untrusted import regular_files
 
 
 @dataclasses.dataclass
@@ -34,6 +35,8 @@ class Evidence:
     tasks_before: dict[str, dict[str, str]]  # each other cluster task's root, before
     model_inputs: ModelCheckInputs
     models_after: dict[str, list[ModelFile]] = dataclasses.field(default_factory=dict)
+    # the regular files under output_dir after a phase (resume: what a rerun deleted)
+    files_after: dict[str, list[Path]] = dataclasses.field(default_factory=dict)
     latest: dict[str, ModelFile | None] = dataclasses.field(default_factory=dict)
     restore_values: RestoreValues | None = None
     # (the target the phase before it had, the phase's own target), for resume phases
@@ -74,6 +77,7 @@ class Evidence:
     def capture_models(self, phase: str) -> None:
         """The models the job left right after `phase` (none when they cannot be read)."""
         self.models_after[phase] = []
+        self.files_after[phase] = list(regular_files(self.output.output_dir))
         self.models_after[phase] = self.output.models()
 
     def capture_latest(self, phase: str) -> None:

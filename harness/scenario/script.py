@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 
-from harness.checks import path_contract, pretrained_restore
+from harness.checks import loss_decrease, path_contract, pretrained_restore
 from harness.checks.image_contract import check_image_contract, deploy_command, probe_command
 from harness.checks.phases import (
     EVALUATE_SHUFFLED,
@@ -22,6 +22,7 @@ from harness.checks.phases import (
     RESUME,
     RESUME_SINGLE_NODE,
     TRAIN,
+    TRAIN_LONGER,
     TRAIN_REPEAT,
 )
 from harness.checks.registry import GATE, CheckSpec, Situation
@@ -37,6 +38,7 @@ from harness.scenario.verdicts import VerdictStore
 
 # The phases each phase builds on: it runs only once they succeeded.
 AFTER = {
+    TRAIN_LONGER: (TRAIN,),
     TRAIN_REPEAT: (TRAIN,),
     EVALUATE_TRUE: (TRAIN,),
     EVALUATE_SHUFFLED: (TRAIN,),
@@ -150,6 +152,7 @@ class Script:
                     ev.capture_models(TRAIN)
                 with self.verdicts.judging(pretrained_restore.NAME):
                     ev.capture_restore_values(TRAIN)
+                self._train_longer()
             else:
                 with self.verdicts.judging(*(s.name for s in self._needing(RESUME))):
                     ev.capture_latest(RESUME)
@@ -158,6 +161,27 @@ class Script:
             with self.verdicts.judging(*(s.name for s in self._needing(phase))):
                 ev.capture_latest(phase)
         self._judge_ready(phase)
+
+    def _train_longer(self) -> None:
+        """A borderline loss trained again from scratch in a fresh root with twice the
+        step target, when that fits in --timeout (`loss_decrease.longer_target`):
+        loss_decrease judges the longer run; every other check the first."""
+        planned = any(s.name == loss_decrease.NAME for s in self._needing(TRAIN))
+        if not planned or self.step is None or self.ctx.plan.cluster is not None:
+            return
+        first, seconds = self.step.value, self.runner.seconds(TRAIN)
+        losses = self.evidence.phase(TRAIN).losses.values
+        target = loss_decrease.longer_target(losses, first, seconds, self.ctx.plan.timeout_s)
+        if target is None:
+            return
+        unit = self.step.unit
+        self.ctx.reporter.note(
+            f"borderline after {first} {unit}: training {target} {unit} to decide"
+        )
+        self.evidence.targets[TRAIN_LONGER] = (first, target)
+        twin = twin_root(self.ctx)
+        output = JobOutput(twin.output_dir, self.ctx.plan.loss)
+        self.runner.run(self._training(TRAIN_LONGER, target, root=twin, output=output))
 
     def _judge_ready(self, phase: str) -> None:
         """Judge each check whose last phase is `phase`, in report order."""

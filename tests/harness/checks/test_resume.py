@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from harness.checks import resume
@@ -57,7 +59,8 @@ def test_a_rerun_short_of_the_target_fails_and_a_silent_one_only_warns() -> None
 
 
 def _stepless(losses, **kw) -> ResumeFacts:
-    return _rerun(losses, final=None, first_step=None, saved=("model.keras",), **kw)
+    kw.setdefault("saved", ("model.keras",))
+    return _rerun(losses, final=None, first_step=None, **kw)
 
 
 def test_a_job_reloading_its_keras_model_continues_by_its_loss_level() -> None:
@@ -75,6 +78,28 @@ def test_a_job_that_starts_over_warns_and_fails_beside_a_backup_folder() -> None
     assert backup.status == FAILED and "backup/" in backup.message
 
 
+def test_starting_over_beside_model_files_numbered_by_epoch_fails() -> None:
+    """ModelCheckpoint('model-{epoch:02d}.keras') saves every epoch to go on from; one
+    final model, or a single number (`resnet-50.h5`), claims nothing."""
+    numbered = ("model-01.keras", "model-02.keras", "model-03.keras")
+    over = resume.check_resume(_stepless({1: 2.95, 20: 1.0}, saved=numbered))
+    assert over.status == FAILED and "numbered by epoch: model-01.keras" in over.message
+    weights = ("weights.01-0.52.h5", "weights.02-0.40.h5")
+    assert resume.check_resume(_stepless({1: 2.95}, saved=weights)).status == FAILED
+    single = resume.check_resume(_stepless({1: 2.95, 20: 1.0}, saved=("resnet-50.h5",)))
+    assert single.status == WARNING
+    resumed = resume.check_resume(_stepless({1: 1.02, 20: 0.9}, saved=numbered))
+    assert resumed.status == PASSED
+
+
+def test_a_rerun_that_wiped_the_first_runs_output_and_started_over_fails() -> None:
+    wiped = _stepless({1: 2.95, 20: 1.0}, deleted=("log/train/events.out.tfevents.1.h",))
+    result = resume.check_resume(wiped)
+    assert result.status == FAILED and "deleted what the first run wrote" in result.message
+    kept = _stepless({1: 1.02, 20: 0.9}, deleted=("log/train/events.out.tfevents.1.h",))
+    assert resume.check_resume(kept).status == PASSED  # a job's own rotation, resumed
+
+
 def test_without_a_clear_fall_the_numbering_tells() -> None:
     flat = {s: 1.0 for s in range(1, 101)}
     again = resume.check_resume(_stepless({1: 1.0, 20: 1.0}, first_losses=flat))
@@ -84,6 +109,7 @@ def test_without_a_clear_fall_the_numbering_tells() -> None:
     per_run = _stepless({0: 1.0}, first_losses=flat, loss_steps=PER_RUN, first_loss_steps=PER_RUN)
     unknown = resume.check_resume(per_run)
     assert unknown.status == WARNING and "could not judge resume" in unknown.message
+    assert "--loss-tag" in unknown.message and "--step-flag" in unknown.message
 
 
 def test_a_first_run_short_of_its_target_fails() -> None:
@@ -166,3 +192,24 @@ def test_a_rerun_that_restores_the_pretrained_file_again_fails() -> None:
     assert again.status == FAILED and "restored the pretrained file again" in again.message
     kept = resume.check_resume(facts, pretrained, before, {"b": np.full(50, 1.05)})
     assert kept.status == PASSED
+
+
+def test_a_loss_numbered_by_epoch_beside_step_checkpoints_continues_its_numbering() -> None:
+    """TF1 tutorials: summary `Cost` at epoch N, model.ckpt-<global step> (8 steps an
+    epoch): the rerun logging epoch 21 after 20 continued, though 21 < step 160."""
+    first = {e: 4.0 * 0.8**e for e in range(1, 21)}
+    rerun = _rerun({21: first[20] * 0.99, 25: first[20] * 0.95}, final=200, target=200)
+    rerun = dataclasses.replace(rerun, first_step=160, first_target=160, first_losses=first)
+    assert resume.check_resume(rerun).status == PASSED
+    again = dataclasses.replace(rerun, losses={1: 4.0, 25: 1.0})
+    assert resume.check_resume(again).status == FAILED
+
+
+def test_what_cannot_be_judged_never_fails() -> None:
+    """Every 'could not judge' path warns, naming the flag that settles it."""
+    silent = resume.check_resume(_stepless({}))
+    assert silent.status == WARNING and "--step-flag" in silent.message
+    no_rerun_loss = resume.check_resume(_rerun({}, final=120))
+    assert no_rerun_loss.status == WARNING and "--loss-regex" in no_rerun_loss.message
+    no_target = resume.not_applicable(type("Situation", (), {"step_target": False})())
+    assert no_target is not None and "--step-flag" in no_target

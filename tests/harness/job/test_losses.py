@@ -334,6 +334,8 @@ def test_accuracies_ride_along_and_evaluation_lines_are_skipped(tmp_path: Path) 
 
 def test_a_loss_tag_names_a_printed_series_too(tmp_path: Path) -> None:
     log = "".join(f"iter={s} objective_value: {5 - s / 10}\n" for s in range(1, 11))
-    assert JobOutput(tmp_path).losses(log).source == "none"
+    unnamed = JobOutput(tmp_path).losses(log)  # the one falling series: chosen by behaviour
+    assert (unnamed.source, unnamed.chosen_by) == ("stdout:objective_value", "behaviour")
     named = JobOutput(tmp_path, LossSettings(tags=("objective_value",))).losses(log)
     assert named.source == "stdout:objective_value" and named.values[10] == 4.0
+    assert named.chosen_by == "name"
