@@ -220,6 +220,21 @@ def judge(evidence: Evidence) -> CheckResult:
     return with_problems(result, problems)
 
 
+# Of those results, the state a job resumes from (not summaries or metrics).
+_RESUME_STATE = re.compile(r"(\.index|^checkpoint|\.ckpt.*|\.h5|\.hdf5|\.keras)$")
+
+
+def checkpoints_outside(evidence: Evidence, phase: str) -> list[str]:
+    """Checkpoints and models `phase` wrote outside output_dir (in /tmp, say): state a
+    restarted platform job never finds again."""
+    outside, _ = classify_container_changes(
+        evidence.phase(phase).outcome.container_changes,
+        CONTAINER_OUTPUT_DIR,
+        evidence.backend.mount_points(evidence.root),
+    )
+    return [p for p in outside if _RESUME_STATE.search(PurePosixPath(p).name)]
+
+
 def with_problems(result: CheckResult, problems: list[str], **evidence: object) -> CheckResult:
     """`result` failed for `problems` too (a cluster task's writes, the user's own files
     changed by a later phase), keeping what it found itself."""

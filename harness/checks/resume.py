@@ -19,8 +19,9 @@ BackupAndRestore folder, epoch-numbered weights): its first loss against the fir
 run's levels (near its end: it continued; back near its start: it started over), and,
 where the levels cannot tell, where its step or epoch numbering starts. A job that
 continued passes; one that started over has no resume logic, a warning - unless it
-saved state meant for resuming (a backup folder, model files numbered by epoch) or
-deleted what the first run wrote, which fails. What cannot be told warns.
+saved state meant for resuming (a backup folder, model files numbered by epoch,
+checkpoints in /tmp that a restart never finds) or deleted what the first run wrote,
+which fails. What cannot be told warns.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.checks.levels import fifth_mean
+from harness.checks.path_contract import checkpoints_outside
 from harness.checks.phases import RESUME, TRAIN
 from harness.job import ModelFile
 from harness.jobshapes import (
@@ -105,6 +107,7 @@ def judge_rerun(
             }
         ),
         non_finite=_non_finite(final),
+        elsewhere=checkpoints_outside(evidence, previous),
         deleted=[
             str(p.relative_to(evidence.output.output_dir))
             for p in evidence.files_after.get(previous, [])
@@ -141,6 +144,7 @@ class ResumeFacts:
     saved: Sequence[str] = ()  # the first run's model files, for the no-resume warning
     backups: Sequence[str] = ()  # folders of state saved for resuming (Keras backup/)
     deleted: Sequence[str] = ()  # the first run's files under output_dir the rerun removed
+    elsewhere: Sequence[str] = ()  # checkpoints the first run wrote outside output_dir
     non_finite: Sequence[str] = ()  # variables of the final checkpoint that are not finite
     loss_steps: str = GLOBAL_STEPS  # what the rerun's loss step numbers count (jobshapes)
     first_loss_steps: str = GLOBAL_STEPS  # ... and the first run's
@@ -289,6 +293,10 @@ def _resume_state(rerun: ResumeFacts) -> str | None:
     numbered by epoch (two or more numbers: saved every epoch, not one final model)."""
     if rerun.backups:
         return ", ".join(f"{folder}/" for folder in rerun.backups)
+    if rerun.elsewhere:
+        return "checkpoints outside output_dir, lost on a restart: " + ", ".join(
+            rerun.elsewhere[:3]
+        )
     numbered = [n for n in rerun.saved if EPOCH_NUMBERED_MODEL.search(n)]
     epochs = {EPOCH_NUMBERED_MODEL.search(n)["epoch"] for n in numbered}
     if len(epochs) >= 2:

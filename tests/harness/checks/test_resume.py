@@ -92,6 +92,12 @@ def test_starting_over_beside_model_files_numbered_by_epoch_fails() -> None:
     assert resumed.status == PASSED
 
 
+def test_starting_over_beside_checkpoints_outside_output_dir_fails() -> None:
+    tmp = ("/tmp/training_checkpoints/checkpoint", "/tmp/training_checkpoints/ckpt-1.index")
+    result = resume.check_resume(_stepless({1: 2.95, 20: 1.0}, elsewhere=tmp))
+    assert result.status == FAILED and "outside output_dir, lost on a restart" in result.message
+
+
 def test_a_rerun_that_wiped_the_first_runs_output_and_started_over_fails() -> None:
     wiped = _stepless({1: 2.95, 20: 1.0}, deleted=("log/train/events.out.tfevents.1.h",))
     result = resume.check_resume(wiped)
