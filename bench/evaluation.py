@@ -1,7 +1,8 @@
 """Evaluation: the harness's verdicts on a corpus of jobs it was not designed on.
 
 Every job in fixtures/evaluation/ (tests/support/evaluation_cases.py describes a case)
-gets its own inputs from its make_inputs.py and one `validate` on the local backend, as
+gets its inputs from the corpus's make_inputs.py (with its case's arguments) and one
+`validate` on the local backend, as
 `uai-harness validate --code-path JOB --data SAMPLE [--pretrained FILE]
 --train-params "..." --step-flag FLAG` would run it. Then, per check and over whole
 runs, the confusion table of FAIL (positive: the job is broken in a way the check must
@@ -31,14 +32,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from harness.backends.local import LocalBackend  # noqa: E402
 from harness.record import FAILED, NOT_RUN, WARNING  # noqa: E402
 from harness.scenario import Plan, SilentReporter, validate  # noqa: E402
-from tests.support.evaluation_cases import CHECKS, Case, load_cases  # noqa: E402
+from tests.support.evaluation_cases import CHECKS, MAKE_INPUTS, Case, load_cases  # noqa: E402
 from tests.support.foreign_jobs import job_env  # noqa: E402
 
 
 def make_inputs(case: Case, folder: Path) -> Path | None:
     """The case's sample into folder/data; returns its pretrained file, if any."""
     folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(case.folder / "make_inputs.py"), f"--data_dir={folder / 'data'}"]
+    command = [sys.executable, str(MAKE_INPUTS), f"--data_dir={folder / 'data'}"]
     command += list(case.make_inputs_args)
     pretrained = folder / Path(case.pretrained).name if case.pretrained else None
     if pretrained:

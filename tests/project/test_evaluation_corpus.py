@@ -1,5 +1,5 @@
 """The evaluation corpus (fixtures/evaluation/, run by `tox -e evaluation`) stays well formed:
-every case parses, names an existing train.py and make_inputs.py, gives a known verdict
+every case parses, names an existing train.py, gives a known verdict
 for exactly the generic checks, and a correct job expects no failure. No TensorFlow: a
 malformed case is caught here, not half-way through a slow evaluation run."""
 
@@ -35,7 +35,6 @@ def test_a_malformed_case_is_refused(tmp_path) -> None:
     folder = tmp_path / "bad_job"
     folder.mkdir()
     (folder / "train.py").write_text("")
-    (folder / "make_inputs.py").write_text("")
     (folder / "case.json").write_text(
         '{"source": "s", "pattern": "p", "defect": "correct", "why": "w",'
         ' "train_params": "--epochs=2", "step_flag": "epochs",'

@@ -1,8 +1,9 @@
 """The evaluation corpus (fixtures/evaluation/): jobs this project did not design, each with
 the verdict it must get.
 
-Each folder holds `train.py`, `make_inputs.py` (its data sample, and its pretrained file
-when it has one) and `case.json`:
+Each folder holds `train.py` (the job; its data sample, and its pretrained file when it
+has one, come from the corpus's one `make_inputs.py` with the case's arguments) and
+`case.json`:
 
 - `source`: what it imitates; `pattern`: the training pattern; `defect`: `correct` or
   the defect class; `why`: why the platform punishes it (or why it is correct);
@@ -29,6 +30,8 @@ from harness.checks import registry
 from harness.record import FAILED, NOT_APPLICABLE, NOT_RUN, PASSED, WARNING
 
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "evaluation"
+# Every job's sample (and pretrained file) comes from this one script, with its arguments.
+MAKE_INPUTS = CORPUS_DIR / "make_inputs.py"
 CORRECT = "correct"
 # What a case may expect, and the harness statuses each accepts.
 ACCEPTS = {
@@ -100,9 +103,8 @@ def load_case(folder: Path) -> Case:
     )
     if missing or unknown:
         raise CaseError(f"{folder.name}: missing keys {missing}, unknown keys {sorted(unknown)}")
-    for script in ("train.py", "make_inputs.py"):
-        if not (folder / script).is_file():
-            raise CaseError(f"{folder.name}: no {script}")
+    if not (folder / "train.py").is_file():
+        raise CaseError(f"{folder.name}: no train.py")
     expected = data["expected"]
     wanted = [c for c in CHECKS if c != "reproducible" or data.get("reproducible")]
     if sorted(expected) != sorted(wanted):
