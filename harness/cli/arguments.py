@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from pathlib import Path
 
 from harness.cli.common import absolute, code_path
@@ -18,8 +19,12 @@ def _folder_problem(path: Path) -> str | None:
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
         return f"{existing} is a file"
-    if not os.access(existing, os.W_OK | os.X_OK):
+    try:  # a real write, not the permission bits: root passes those, not a read-only mount
+        handle, probe = tempfile.mkstemp(prefix=".uai-harness-probe-", dir=existing)
+    except OSError:
         return f"{existing} is not writable"
+    os.close(handle)
+    os.unlink(probe)
     return None
 
 
