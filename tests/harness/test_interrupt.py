@@ -38,8 +38,9 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _host_pids(output_dir: Path) -> list[int]:
-    """The job's pids as the host sees them (in the sandbox they are namespaced)."""
+def _host_pids(output_dir: Path, target: bytes = b"--number_of_steps=100000") -> list[int]:
+    """The job's pids as the host sees them (in the sandbox they are namespaced), found by
+    their step target."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -47,7 +48,7 @@ def _host_pids(output_dir: Path) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"train.py" in cmdline and b"--number_of_steps=100000" in cmdline:
+            if b"train.py" in cmdline and target in cmdline:
                 found.append(int(entry.name))
     return found
 
@@ -133,7 +134,7 @@ def test_ctrl_c_while_phases_run_side_by_side_ends_them_all(tmp_path: Path) -> N
     while not (log.is_file() and "step 20 " in log.read_text()):
         assert harness.poll() is None and time.monotonic() < deadline, harness.communicate()
         time.sleep(0.1)
-    job = _resume_pids()
+    job = _host_pids(run, b"--number_of_steps=15")
     assert job, "the resume phase's process was not found"
     harness.send_signal(signal.SIGINT)
     signalled = time.monotonic()
@@ -141,16 +142,3 @@ def test_ctrl_c_while_phases_run_side_by_side_ends_them_all(tmp_path: Path) -> N
     assert harness.returncode == 130, out
     assert time.monotonic() - signalled < 3.0, out
     assert not [pid for pid in job if _running(pid)], "a side-by-side phase outlived the harness"
-
-
-def _resume_pids() -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"train.py" in cmdline and b"--number_of_steps=15" in cmdline:
-                found.append(int(entry.name))
-    return found
