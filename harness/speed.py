@@ -1,16 +1,17 @@
 """How fast a job trains, and how fast the machine it ran on is, so speeds compare.
 
 A phase's speed is the steps per second of its fastest stretch of logged steps (a fifth
-of them, at least three intervals): what the job does when nothing else slows it, so a
-neighbour's burst on a shared machine, a checkpoint save or the first step's graph
-building do not count, while a step that is slower by itself slows every stretch. It
+of them, at least three intervals, and at least `STRETCH_MIN_S` long where the phase
+lasted that long): what the job does when nothing else slows it, so a neighbour's burst
+on a shared machine, a checkpoint save or the first step's graph building do not count,
+while a step that is slower by itself slows every stretch. A stretch shorter than that
+is still reported, with its length: a few milliseconds time the scheduler, not the job,
+and the regression gate does not compare them. It
 is timed by the job's own clock where it writes one (the wall time of each summary
 event), else by when each loss line reached the harness; with the job's batch size
 (`--batch_size` and the like) it is also examples per second. The machine's speed -
 small float32 matrix products driven from Python, the best of a few tries on each CPU
-- is measured in the same run and shown beside it, so a reader sees when two speeds
-came from different kinds of machine (on a shared VM it varies too much, and too
-independently of the job, to divide by).
+- is measured in the same run, and the regression gate compares speeds per GFLOP/s of it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from harness.params import flag_value
 
 _MATRIX = 48
 _REPEATS = 3000
+# Seconds a timed stretch needs before its speed says something about the job: a
+# scheduler's time slice on a busy 2-core machine is tens of milliseconds.
+STRETCH_MIN_S = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Speed:
     examples_per_s: float | None
     clock: str  # "job events" or "harness"
     unit: str = STEPS
+    seconds: float | None = None  # how long the timed stretch lasted
 
 
 def machine_gflops(rounds: int = 3) -> float:
@@ -94,18 +99,28 @@ def measure(
     steps = sorted(s for s in times if s in losses.values) or sorted(times)
     if len(steps) < 2:
         return None
-    width = min(len(steps) - 1, max(3, len(steps) // 5))
-    rates = [
-        (steps[i + width] - steps[i]) / (times[steps[i + width]] - times[steps[i]])
-        for i in range(len(steps) - width)
-        if times[steps[i + width]] > times[steps[i]]
-    ]
-    if not rates:
+    stretches = list(_stretches(steps, times))
+    long_enough = [stretch for stretch in stretches if stretch[1] >= STRETCH_MIN_S]
+    if not stretches:
         return None
-    rate = max(rates)
+    rate, seconds = max(long_enough or stretches)
     if losses.steps == EPOCH_INDEX:
-        return Speed(rate, None, clock, EPOCHS)
+        return Speed(rate, None, clock, EPOCHS, seconds)
     given = (flag_value(params, known.name) for known in BATCH_FLAGS)
     batch = next((value for value in given if value), None)
     examples = rate * int(batch) if batch and batch.isdigit() else None
-    return Speed(rate, examples, clock)
+    return Speed(rate, examples, clock, STEPS, seconds)
+
+
+def _stretches(steps: list[int], times: dict[int, float]) -> Iterable[tuple[float, float]]:
+    """(steps/s, seconds) of each stretch from each timed step: at least a fifth of the
+    steps and `STRETCH_MIN_S` long, or as long as the steps that follow it reach."""
+    width = min(len(steps) - 1, max(3, len(steps) // 5))
+    end = 0
+    for i in range(len(steps) - width):
+        end = max(end, i + width)  # a later start needs no earlier end: one pass
+        while end < len(steps) - 1 and times[steps[end]] - times[steps[i]] < STRETCH_MIN_S:
+            end += 1
+        seconds = times[steps[end]] - times[steps[i]]
+        if seconds > 0:
+            yield (steps[end] - steps[i]) / seconds, seconds

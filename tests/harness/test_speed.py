@@ -6,7 +6,7 @@ import pytest
 
 from harness.job import LossSeries
 from harness.jobshapes import EPOCH_INDEX, EPOCHS, STEPS
-from harness.speed import measure
+from harness.speed import STRETCH_MIN_S, measure
 
 
 def _series(steps, counted=None) -> LossSeries:
@@ -54,3 +54,21 @@ def test_every_batch_flag_spelling_counts(flag) -> None:
     steps = range(0, 41, 10)
     speed = measure(_series(steps), {s: s / 10 for s in steps}, {}, [f"--{flag}=4"])
     assert speed.examples_per_s == pytest.approx(40.0)
+
+
+def test_a_stretch_lasts_at_least_the_minimum_when_the_phase_does() -> None:
+    # 100 steps/s for 5 s with one 30 ms burst of 3x speed: a fifth of the steps (0.1 s)
+    # would time the burst; a stretch of STRETCH_MIN_S times the job.
+    steps = range(0, 501, 5)
+    times = {s: s / 100 for s in steps}
+    times |= {s: times[s] - 0.03 for s in steps if s >= 15}
+    speed = measure(_series(steps), times, {}, [])
+    assert speed.seconds >= STRETCH_MIN_S
+    assert speed.steps_per_s == pytest.approx(100.0, rel=0.02)
+
+
+def test_a_phase_shorter_than_the_minimum_reports_its_short_stretch() -> None:
+    steps = range(0, 61)
+    speed = measure(_series(steps), {s: s / 1000 for s in steps}, {}, [])
+    assert speed.steps_per_s == pytest.approx(1000.0)
+    assert 0.012 <= speed.seconds <= 0.06  # no longer than the phase, no shorter than a fifth

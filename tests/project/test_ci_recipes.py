@@ -156,7 +156,8 @@ def test_the_ci_recipes_run_in_stand_ins_of_their_images(
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
         print(f"--- {name}\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}")
-        assert done.returncode == 0, f"{name}: {done.stderr[-3000:]}"
+        verdicts = [line for line in done.stdout.splitlines() if re.match(r"\s*(FAIL|WARN)", line)]
+        assert done.returncode == 0, f"{name}: {verdicts} {done.stderr[-2000:]}"
         report = workspace / "reports" / "junit.xml"
         SCHEMA.validate(str(report))
         (testsuite,) = ET.parse(report).getroot().iter("testsuite")

@@ -40,3 +40,25 @@ def test_a_slower_job_on_the_same_kind_of_machine_fails() -> None:
 def test_without_a_machine_figure_the_raw_speeds_are_said_to_be_raw() -> None:
     result = regression.check_regression(BASE, _on(19.0, None), "b.json")
     assert "no machine figure in one run: raw speeds" in result.evidence["speed"]
+
+
+def _timed(steps_per_s: float, seconds: float) -> dict:
+    run = _on(steps_per_s, 60.0)
+    run["speed"]["seconds"] = seconds
+    return run
+
+
+def test_a_slow_stretch_too_short_to_time_the_job_is_said_not_failed() -> None:
+    # Twelve steps in 50 ms on a busy CI machine: a scheduler's pause, not the job.
+    result = regression.check_regression(BASE, _timed(5.0, 0.05), "b.json")
+    assert result.status == PASSED, result.message
+    assert result.evidence["speed"].startswith("speed not judged: 5.0 steps/s")
+    assert "timed over only 0.05 s" in result.message
+
+
+def test_a_slow_stretch_long_enough_fails_even_against_a_short_baseline_stretch() -> None:
+    # A busy machine only slows a stretch: the baseline's short one is a floor of its speed.
+    base = copy.deepcopy(BASE)
+    base["speed"]["seconds"] = 0.05
+    result = regression.check_regression(base, _timed(5.0, 9.0), "b.json")
+    assert result.status == FAILED and "it got slower" in result.message
