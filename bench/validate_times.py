@@ -13,7 +13,7 @@ floor is one `python -c "import tensorflow"`, timed before and after (the mean i
 every phase starts at least that. Also prints each run folder's size. Asserts nothing;
 on a shared machine compare ratios from one run, not seconds across runs.
 
-    python bench/validate_times.py [--only NAME ...]
+    python bench/validate_times.py [--only NAME ...] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from harness.backends.local import LocalBackend  # noqa: E402
 from harness.jobshapes import PLATFORM_EXAMPLE_PARAMS  # noqa: E402
 from harness.scenario import Plan, validate  # noqa: E402
-from harness.scenario.runner import folder_bytes  # noqa: E402
+from harness.untrusted import folder_bytes  # noqa: E402
 from tests.support.foreign_jobs import JOBS, JobInputs, plan_for  # noqa: E402
 
 GOALS_S = {"default": 30.0, "upstream": 120.0, **dict.fromkeys(JOBS, 10.0)}
@@ -59,6 +59,7 @@ def plan_of(name: str, inputs: JobInputs) -> tuple[Path, Plan]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=sorted(GOALS_S), default=None)
+    parser.add_argument("--keep", type=Path, help="keep the run folders here (a new folder)")
     args = parser.parse_args()
     floors = [import_floor()]
     cache = os.environ.get("UAI_CACHE_DIR")
@@ -72,7 +73,7 @@ def main() -> None:
                 if mode == "before":
                     plan.steps = BEFORE_STEPS
                     os.environ["UAI_CACHE_DIR"] = "/proc/no-cache"  # unusable: written afresh
-                run_dir = Path(folder) / f"{name}-{mode}"
+                run_dir = (args.keep.resolve() if args.keep else Path(folder)) / f"{name}-{mode}"
                 result = validate(LocalBackend(code), plan, run_dir, jobs=jobs)
                 os.environ.pop("UAI_CACHE_DIR", None)
                 if cache is not None:

@@ -90,16 +90,18 @@ def remove_tree(root: Path) -> None:
 
 
 def folder_bytes(folder: Path) -> int:
-    """What a run folder takes on disk: each file once (hard links share their blocks),
-    symbolic links not followed."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
+    """What a run folder alone takes on disk - what removing it frees: each file once, and
+    only where all its hard links are inside the folder (a file linked from the harness's
+    cache costs the folder nothing); symbolic links not followed."""
+    links: dict[tuple[int, int], list[os.stat_result]] = {}
     for _, info in walk(folder):  # no recursion, no link followed
-        if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in seen:
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        total += info.st_blocks * 512  # on disk: a sparse file takes only its blocks
-    return total
+        if stat.S_ISREG(info.st_mode):
+            links.setdefault((info.st_dev, info.st_ino), []).append(info)
+    return sum(
+        seen[0].st_blocks * 512  # on disk: a sparse file takes only its blocks
+        for seen in links.values()
+        if len(seen) >= seen[0].st_nlink
+    )
 
 
 def regular_files(root: Path) -> Iterator[Path]:

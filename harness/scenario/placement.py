@@ -24,12 +24,13 @@ from harness.untrusted import is_regular, open_regular, walk
 @dataclasses.dataclass(frozen=True)
 class Placement:
     """Where the pretrained file landed: its host path as the job will see it (None: the job
-    gets none), its container path, and the files the harness itself put under output_dir
-    (never the job's outputs)."""
+    gets none), its container path, the files the harness itself put under output_dir
+    (never the job's outputs), and whether it is the profile's synthetic checkpoint."""
 
     pretrained: Path | None = None
     pretrained_container: str | None = None
     placed: tuple[Path, ...] = ()
+    synthetic: bool = False
 
 
 def place_inputs(ctx: RunContext) -> Placement:
@@ -65,7 +66,7 @@ def place_inputs(ctx: RunContext) -> Placement:
     if preflight.profile.write_pretrained(host, plan.seed, plan.checkpoint_format):
         ctx.backend.expose(root, container)
         note(f"pretrained: synthetic checkpoint written at {container} (--{flag})")
-        return Placement(host, container, (host,))
+        return Placement(host, container, (host,), synthetic=True)
     return Placement(None, container)
 
 

@@ -9,9 +9,12 @@ layers stay finite and of order one.
 
 from __future__ import annotations
 
+import contextlib
+import filecmp
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ import tensorflow as tf
 
 from harness import resources
 from harness.resources import MANIFEST_NAME
+from harness.untrusted import walk
 
 CheckpointFormat = Literal["v1", "v2"]
 
@@ -110,11 +114,12 @@ def write_inception_checkpoint(
 def _copy_cached(path: Path, fmt: str, seed: int, shapes: dict[str, tuple[int, ...]]) -> bool:
     """Copy the checkpoint from the cache, written there once per format, seed and shapes:
     writing it costs seconds of TF work in every validation, a copy a fraction of one.
-    Copies, not links: a job that rewrites its input must not reach the cache. False when
+    Copies, not links, while a job runs: one that rewrites its input must not reach the
+    cache (`link_cached_copies` links them once it has ended). False when
     the cache cannot be used (the caller writes the file itself)."""
     # The values come from this module's code: a changed generator names a new entry.
     key = zlib.crc32(json.dumps(sorted(shapes.items())).encode() + Path(__file__).read_bytes())
-    folder = resources.cache_dir() / "synthetic-inception" / f"{fmt}-{seed}-{key:08x}"
+    folder = _cache_root() / f"{fmt}-{seed}-{key:08x}"
     try:
         if not folder.is_dir():
             folder.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +137,40 @@ def _copy_cached(path: Path, fmt: str, seed: int, shapes: dict[str, tuple[int, .
 
 
 _CACHED = "inception_v3.ckpt"
+
+
+def link_cached_copies(folder: Path, name: str) -> int:
+    """Swap each copy of a cached checkpoint part under `folder` (files whose name starts
+    with `name`, byte for byte as cached) for a hard link to the cache: a finished run
+    keeps the file at no cost on disk. Only once no job runs there: a job could write
+    through a link. Returns the bytes freed."""
+    cached: dict[int, list[Path]] = {}
+    for entry in _cache_root().glob("*-*"):
+        for part in entry.iterdir():
+            with contextlib.suppress(OSError):
+                cached.setdefault(part.stat().st_size, []).append(part)
+    freed = 0
+    for path, info in walk(folder):  # no link followed: the job wrote this folder
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1 or not path.name.startswith(name):
+            continue
+        same = next((c for c in cached.get(info.st_size, []) if _same_bytes(path, c)), None)
+        if same is not None:
+            linking = path.with_name(f".{path.name}.linking")
+            os.link(same, linking)
+            os.replace(linking, path)
+            freed += info.st_blocks * 512
+    return freed
+
+
+def _same_bytes(path: Path, cached: Path) -> bool:
+    try:
+        return filecmp.cmp(path, cached, shallow=False)
+    except OSError:
+        return False
+
+
+def _cache_root() -> Path:
+    return resources.cache_dir() / "synthetic-inception"
 
 
 def _write(path: Path, fmt: str, seed: int, shapes: dict[str, tuple[int, ...]]) -> None:

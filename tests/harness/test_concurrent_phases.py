@@ -83,3 +83,11 @@ def test_a_folder_counts_hard_linked_files_once(tmp_path):
     with open(tmp_path / "sparse", "wb") as sparse:  # 1 GB apparent, nothing on disk
         sparse.truncate(10**9)
     assert folder_bytes(tmp_path) == (tmp_path / "a").stat().st_blocks * 512
+
+
+def test_a_file_linked_from_outside_the_folder_costs_it_nothing(tmp_path):
+    (tmp_path / "cache").write_bytes(b"x" * 10_000)
+    (tmp_path / "run").mkdir()
+    os.link(tmp_path / "cache", tmp_path / "run" / "linked")
+    (tmp_path / "run" / "own").write_bytes(b"y" * 10_000)
+    assert folder_bytes(tmp_path / "run") == (tmp_path / "run" / "own").stat().st_blocks * 512

@@ -14,10 +14,12 @@ from harness.resources import MANIFEST_NAME
 from harness.synthetic.checkpoint import (
     NOISE_SCALE,
     SyntheticCheckpoint,
+    link_cached_copies,
     load_manifest,
     variable_value,
     write_inception_checkpoint,
 )
+from harness.untrusted import folder_bytes
 
 REPO_MANIFEST = Path(__file__).resolve().parents[3] / "fixtures" / MANIFEST_NAME
 
@@ -165,3 +167,25 @@ def test_a_copy_from_the_cache_is_the_bytes_a_fresh_write_gives(tmp_path, monkey
     fresh = write_inception_checkpoint(tmp_path / "c" / "inception_v3.ckpt", fmt=fmt, seed=3)
     for part in first.path.parent.iterdir():
         assert (fresh.path.parent / part.name).read_bytes() == part.read_bytes()
+
+
+def test_finished_copies_are_linked_to_the_cache_unless_the_job_changed_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("UAI_CACHE_DIR", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    kept = write_inception_checkpoint(run / "a" / "inception_v3.ckpt", fmt="v2", seed=3)
+    changed = write_inception_checkpoint(run / "b" / "inception_v3.ckpt", fmt="v2", seed=3)
+    index = changed.path.with_name("inception_v3.ckpt.index")
+    index.write_bytes(index.read_bytes()[:-1] + b"!")  # the job rewrote one part
+    (run / "c").mkdir()
+    (run / "c" / "inception_v3.ckpt.index").symlink_to(index)  # a link it left: not followed
+    before = folder_bytes(run)
+    freed = link_cached_copies(run, "inception_v3.ckpt")
+    (cached,) = (tmp_path / "cache" / "synthetic-inception").iterdir()
+    for part in cached.iterdir():
+        suffix = part.name.removeprefix("inception_v3.ckpt")
+        assert os.path.samefile(kept.path.with_name(kept.path.name + suffix), part)
+    assert not os.path.samefile(index, cached / "inception_v3.ckpt.index")
+    assert os.path.samefile(changed.path.with_name("inception_v3.ckpt.data-00000-of-00001"),
+                            cached / "inception_v3.ckpt.data-00000-of-00001")  # fmt: skip
+    assert (run / "c" / "inception_v3.ckpt.index").is_symlink()
+    assert folder_bytes(run) == before - freed > 0  # linked files cost the folder nothing
