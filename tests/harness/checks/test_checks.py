@@ -133,11 +133,86 @@ def test_inference_reads_upstreams_output_format() -> None:
     expected = {"image-1.jpg": ["a red circle"], "image-2.jpg": ["a green square"]}
     result = inference.check_inference(output, expected)
     assert result.status == FAILED
-    assert (
-        result.message
-        == "image-2.jpg: best caption 'a blue square' is none of its training captions"
+    assert result.message == (
+        "image-2.jpg: best caption 'a blue square' is none of its training captions and has "
+        "words none of them has (blue) (1 of 2 probed images got their own captions)"
     )
     assert uses_image.parse_perplexity("Perplexity = 3.5\nPerplexity = 1.25\n") == 1.25
+
+
+PROBES = {
+    "image-1.jpg": ["a red circle on a white background", "a picture of a red circle"],
+    "image-2.jpg": ["there is a blue square", "a blue square on a black background"],
+    "image-3.jpg": ["a picture of a green circle", "there is a green circle"],
+}
+
+
+def _beam(best: dict[str, str]) -> str:
+    return "".join(
+        f"Captions for image {name}:\n  0) {text} (p=0.5)\n" for name, text in best.items()
+    )
+
+
+def test_inference_takes_a_blend_of_an_images_own_captions() -> None:
+    # A model still learning (the upstream-size job at 80 steps) joins two of its templates.
+    best = {name: captions[0] for name, captions in PROBES.items()}
+    best["image-1.jpg"] = "a picture of a red circle on a white background"
+    result = inference.check_inference(_beam(best), PROBES)
+    assert result.status == PASSED, result.message
+    assert result.evidence["blends"] == [f"image-1.jpg {best['image-1.jpg']!r}"]
+    assert "in their own captions' words (1 a blend of them" in result.message
+
+
+@pytest.mark.parametrize(
+    ("image_1", "why"),
+    [
+        ("a picture of a green circle", "has words none of them has (green)"),  # a skew
+        ("a picture of a circle", "fits image-3.jpg's captions as well"),  # says nothing of it
+    ],
+)
+def test_inference_misses_a_caption_that_does_not_tell_its_image(image_1: str, why: str) -> None:
+    best = {name: captions[0] for name, captions in PROBES.items()} | {"image-1.jpg": image_1}
+    one = inference.check_inference(_beam(best), PROBES)
+    assert one.status == WARNING and why in one.message, one.message  # a minority: advice
+    assert "2 of 3 probed images got their own captions" in one.message
+    best["image-2.jpg"] = "there is a red square"
+    two = inference.check_inference(_beam(best), PROBES)
+    assert two.status == FAILED and "(1 of 3 probed images" in two.message, two.message
+
+
+def test_inference_at_80_upstream_size_steps_is_advice() -> None:
+    # The upstream-size job (299x299, batch 32) at 80 steps, bench run of 2026-12-07: it
+    # learned (uses_image passed, perplexity 1.26 against 2.75 shuffled), yet captions the
+    # red square with another training image's caption.
+    expected = {
+        "image-1.jpg": ["a blue triangle on a black background", "there is a blue triangle"],
+        "image-2.jpg": ["a gray background with a red square", "a picture of a red square"],
+        "image-3.jpg": ["an image showing a green circle", "there is a green circle"],
+    }
+    best = {
+        "image-1.jpg": "there is a blue triangle",
+        "image-2.jpg": "a black background with a yellow square",
+        "image-3.jpg": "an image showing a green circle",
+    }
+    result = inference.check_inference(_beam(best), expected)
+    assert result.status == WARNING, result.message
+    assert "has words none of them has (black, yellow)" in result.message
+    assert "more --steps tell them apart" in result.message
+
+
+def test_inference_fails_when_an_image_gets_no_caption() -> None:
+    best = {name: captions[0] for name, captions in PROBES.items()}
+    del best["image-3.jpg"]
+    result = inference.check_inference(_beam(best), PROBES)
+    assert result.status == FAILED and result.message == "no caption printed for image-3.jpg"
+
+
+def test_inference_fails_one_caption_for_every_image() -> None:
+    # Blind to the image: the same blend for all cannot be each one's own.
+    result = inference.check_inference(
+        _beam(dict.fromkeys(PROBES, "a picture of a red circle")), PROBES
+    )
+    assert result.status == FAILED and "image-2.jpg" in result.message
 
 
 # --------------------------------------------------------------------------- reproducible
