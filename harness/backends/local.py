@@ -13,12 +13,8 @@ is the subreaper its orphans are reparented to.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
 import hashlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +23,7 @@ import time
 from pathlib import Path
 
 from harness import snapshot
-from harness.backends import sandbox
+from harness.backends import processes, sandbox
 from harness.backends.base import (
     MAX_LINE_CHARS,
     Backend,
@@ -45,7 +41,6 @@ from harness.environment import git_info, local_environment
 # What a local job inherits from the harness's environment (nothing that may hold secrets).
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES")
 _TERM_GRACE_S = 20.0
-_PR_SET_CHILD_SUBREAPER = 36
 # Pids of this process's local jobs still running (a cluster runs several at once).
 _live_jobs: set[int] = set()
 # On Ctrl-C the job gets this long to end after SIGTERM; the user is waiting.
@@ -133,7 +128,7 @@ class LocalBackend(Backend):
             command = ["/bin/bash", "-c", line]
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = PhaseLog(log_path, job.redact)  # closed by _LocalJob.finish
-        _become_subreaper()
+        processes.become_subreaper()
         started = time.monotonic()
         try:
             process = subprocess.Popen(
@@ -165,8 +160,10 @@ class LocalBackend(Backend):
         return _LocalJob(process, shown, log, log_path, pump, started, self.name, scratch)
 
     def interrupt(self) -> None:
-        for pid in list(_live_jobs):  # each job leads its own session and process group
-            _kill_tree(pid)
+        trees = [[pid, *processes.descendants(pid)] for pid in list(_live_jobs)]
+        for tree in trees:  # each job leads its own session and process group
+            processes.kill_tree(tree[0])
+        processes.await_gone([pid for tree in trees for pid in tree], INTERRUPT_GRACE_S)
 
     def cluster_addresses(self, names: list[str]) -> dict[str, str]:
         """Free loopback ports, one per task: the tasks listen on 127.0.0.1 only."""
@@ -197,7 +194,7 @@ class _LocalJob(RunningJob):
         return self.process.poll()
 
     def stop(self, grace_s: float) -> None:
-        _kill_group(self.process, grace_s)
+        processes.kill_group(self.process, grace_s)
 
     def finish(self, timeout_s: float) -> RunOutcome:
         drain_s = 10.0
@@ -205,18 +202,20 @@ class _LocalJob(RunningJob):
             self.process.wait(timeout=max(0.0, timeout_s - (time.monotonic() - self.started)))
         except subprocess.TimeoutExpired:
             self.timed_out = True
-            _kill_group(self.process, _TERM_GRACE_S)
+            processes.kill_group(self.process, _TERM_GRACE_S)
         except KeyboardInterrupt:  # Ctrl-C: the whole tree goes, at once
-            _kill_group(self.process, INTERRUPT_GRACE_S)
-            _kill_tree(self.process.pid)
+            tree = [self.process.pid, *processes.descendants(self.process.pid)]
+            processes.kill_group(self.process, INTERRUPT_GRACE_S)
+            processes.kill_tree(self.process.pid)
+            processes.await_gone(tree, INTERRUPT_GRACE_S)  # "its processes ended" must be true
             drain_s = 1.0
             raise
         finally:
             self.pump.join(timeout=drain_s)
             self.log.close()
         _live_jobs.discard(self.process.pid)
-        _kill_tree(self.process.pid)  # what it left running in the background
-        _end_orphans(self.process.pid)
+        processes.kill_tree(self.process.pid)  # what it left running in the background
+        processes.end_orphans(self.process.pid, _live_jobs)
         return RunOutcome(
             command=self.command,
             # None only if even SIGKILL left it running (uninterruptible sleep).
@@ -236,138 +235,6 @@ def _pump(stream, log, on_line: LogSink | None) -> None:
         log.flush()
         if on_line is not None:
             on_line(line.rstrip("\n"))
-
-
-def _kill_group(process: subprocess.Popen, grace_s: float) -> None:
-    """SIGTERM the job's processes, then SIGKILL its group and every process it started
-    (those that left the group too) when it has not ended after `grace_s`.
-
-    The launchers (bwrap, the platform line's bash) are spared the SIGTERM: they would die
-    of it at once, and the exit status seen would be theirs, not that of the job, which
-    may handle SIGTERM and exit 0 as the platform's stop expects."""
-    launchers = _launchers(process.pid)
-    # The process itself is the job when no launcher runs it (bash execs a lone command).
-    job = [pid for pid in (process.pid, *_descendants(process.pid)) if pid not in launchers]
-    try:
-        if not job:
-            os.killpg(process.pid, signal.SIGTERM)
-        for pid in job:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        _kill_tree(process.pid)
-        process.wait(timeout=10)
-
-
-def _process_children() -> dict[int, list[int]]:
-    """Each living process's children, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    return children
-
-
-def _children(pid: int) -> list[int]:
-    return _process_children().get(pid, [])
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every living process below `pid`, read from /proc (children first found first)."""
-    children = _process_children()
-    found, queue = [], list(children.get(pid, []))
-    while queue:
-        child = queue.pop(0)
-        found.append(child)
-        queue += children.get(child, [])
-    return found
-
-
-_LAUNCHERS = ("bwrap", "bash")
-
-
-def _launchers(pid: int) -> set[int]:
-    """The chain of launcher processes from `pid` down to the job: each a bwrap or bash
-    with one child."""
-    chain: set[int] = set()
-    while True:
-        try:
-            name = Path(f"/proc/{pid}/comm").read_text().strip()
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            return chain
-        if name not in _LAUNCHERS:
-            return chain
-        chain.add(pid)
-        if len(children) != 1:
-            return chain
-        pid = int(children[0])
-
-
-def _kill_tree(pid: int) -> None:
-    """SIGKILL `pid`'s group and every descendant, wherever its group or session."""
-    victims = _descendants(pid)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    for victim in victims:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(victim, signal.SIGKILL)
-
-
-@functools.cache
-def _become_subreaper() -> bool:
-    """Make this process the one the jobs' orphans are reparented to (a daemon that forked
-    twice and called setsid included), instead of init, so `_end_orphans` finds them;
-    False where the kernel refuses (orphans then escape the harness's sight)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-
-
-def _end_orphans(session: int, rounds: int = 5) -> None:
-    """SIGKILL and reap the children this process adopted from a job: those still in the
-    job's session, and, once no other job runs, every child in a session of its own (the
-    harness starts none but the jobs). Several rounds: each kill may orphan more."""
-    me, own_session = os.getpid(), os.getsid(0)
-    for _ in range(rounds):
-        found = []
-        for pid in _children(me):
-            with contextlib.suppress(ProcessLookupError):
-                sid = os.getsid(pid)
-                if (
-                    pid not in _live_jobs
-                    and pid != session
-                    and (sid == session or (sid != own_session and not _live_jobs))
-                ):
-                    found.append(pid)
-        if not found:
-            return
-        for pid in found:
-            _kill_tree(pid)
-            with contextlib.suppress(ProcessLookupError):  # no group leader: in no group killed
-                os.kill(pid, signal.SIGKILL)
-        for pid in found:
-            _reap(pid)
-
-
-def _reap(pid: int, timeout_s: float = 5.0) -> None:
-    """Collect a killed child's exit status, so no zombie is left in its place."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                return
-        except ChildProcessError:
-            return
-        time.sleep(0.01)
 
 
 def code_digest(folder: Path) -> str:
