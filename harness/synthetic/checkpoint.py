@@ -154,12 +154,23 @@ def link_cached_copies(folder: Path, name: str) -> int:
         if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1 or not path.name.startswith(name):
             continue
         same = next((c for c in cached.get(info.st_size, []) if _same_bytes(path, c)), None)
-        if same is not None:
-            linking = path.with_name(f".{path.name}.linking")
-            os.link(same, linking)
-            os.replace(linking, path)
+        if same is not None and _replace_by_link(path, same):
             freed += info.st_blocks * 512
     return freed
+
+
+def _replace_by_link(path: Path, source: Path) -> bool:
+    """`path` becomes a hard link to `source` in one rename; False (and `path` as it was)
+    where the folder does not allow it (another file system, a name the job left)."""
+    linking = path.with_name(f".{path.name}.{os.urandom(4).hex()}.linking")
+    try:
+        os.link(source, linking)
+        os.replace(linking, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            linking.unlink()
+        return False
+    return True
 
 
 def _same_bytes(path: Path, cached: Path) -> bool:

@@ -189,3 +189,13 @@ def test_finished_copies_are_linked_to_the_cache_unless_the_job_changed_them(tmp
                             cached / "inception_v3.ckpt.data-00000-of-00001")  # fmt: skip
     assert (run / "c" / "inception_v3.ckpt.index").is_symlink()
     assert folder_bytes(run) == before - freed > 0  # linked files cost the folder nothing
+
+
+def test_a_copy_that_cannot_be_linked_stays_a_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("UAI_CACHE_DIR", str(tmp_path / "cache"))
+    copy = write_inception_checkpoint(tmp_path / "run" / "inception_v3.ckpt", fmt="v1", seed=3)
+    before = copy.path.read_bytes()
+    monkeypatch.setattr(os, "link", lambda *_: (_ for _ in ()).throw(OSError(18, "cross-device")))
+    assert link_cached_copies(tmp_path / "run", "inception_v3.ckpt") == 0
+    assert copy.path.read_bytes() == before and copy.path.stat().st_nlink == 1
+    assert sorted(p.name for p in copy.path.parent.iterdir()) == ["inception_v3.ckpt"]
