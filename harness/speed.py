@@ -5,8 +5,9 @@ of them, at least three intervals, and at least `STRETCH_MIN_S` long where the p
 lasted that long): what the job does when nothing else slows it, so a neighbour's burst
 on a shared machine, a checkpoint save or the first step's graph building do not count,
 while a step that is slower by itself slows every stretch. A stretch shorter than that
-is still reported, with its length: a few milliseconds time the scheduler, not the job,
-and the regression gate does not compare them. It
+is still reported, with its length: over a few milliseconds a pause of the scheduler
+weighs as much as the job, and the regression gate does not fail a slowdown that such a
+pause could explain. It
 is timed by the job's own clock where it writes one (the wall time of each summary
 event), else by when each loss line reached the harness; with the job's batch size
 (`--batch_size` and the like) it is also examples per second. The machine's speed -

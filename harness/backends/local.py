@@ -163,7 +163,7 @@ class LocalBackend(Backend):
         trees = [[pid, *processes.descendants(pid)] for pid in list(_live_jobs)]
         for tree in trees:  # each job leads its own session and process group
             processes.kill_tree(tree[0])
-        processes.await_gone([pid for tree in trees for pid in tree], INTERRUPT_GRACE_S)
+        processes.await_gone([pid for tree in trees for pid in tree], processes.KILLED_WAIT_S)
 
     def cluster_addresses(self, names: list[str]) -> dict[str, str]:
         """Free loopback ports, one per task: the tasks listen on 127.0.0.1 only."""
@@ -207,7 +207,7 @@ class _LocalJob(RunningJob):
             tree = [self.process.pid, *processes.descendants(self.process.pid)]
             processes.kill_group(self.process, INTERRUPT_GRACE_S)
             processes.kill_tree(self.process.pid)
-            processes.await_gone(tree, INTERRUPT_GRACE_S)  # "its processes ended" must be true
+            processes.await_gone(tree, processes.KILLED_WAIT_S)  # "its processes ended": true
             drain_s = 1.0
             raise
         finally:

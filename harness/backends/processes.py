@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 
 _PR_SET_CHILD_SUBREAPER = 36
+# How long to wait for SIGKILLed processes to be gone: at once, unless the machine is so
+# busy that they do not run to die.
+KILLED_WAIT_S = 5.0
 
 
 def kill_group(process: subprocess.Popen, grace_s: float) -> None:

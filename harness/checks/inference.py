@@ -1,9 +1,10 @@
 """inference (im2txt profile): beam search captions each probed image in its own
-training captions' words - one of those captions, or a blend of them (a model still
-learning joins two templates it was shown for that image) that no other probed image's
-captions could have given. A word from another image's captions (a wrong colour, a
-train/inference preprocessing skew) or a caption that fits another probed image as
-well (one caption for every image: a model blind to it) is a miss. Misses of a minority
+training captions - one of them, or a blend (a model still learning runs two templates
+it was shown for that image together: each word followed by one that follows it in one
+of them) that no other probed image's captions could have given. A word from another
+image's captions (a wrong colour, a train/inference preprocessing skew), words in an
+order none of its captions has, or a caption that fits another probed image as well
+(one caption for every image: a model blind to it) is a miss. Misses of a minority
 of the images are a warning - a model still learning makes them (the upstream-size job
 at 80 steps captions one image of three with another training image's caption) - and of
 half or more, or no caption, a failure. Applies only to code with run_inference.py.
@@ -53,53 +54,70 @@ def parse_captions(output: str) -> dict[str, list[str]]:
 
 def check_inference(output: str, expected: Mapping[str, Sequence[str]]) -> CheckResult:
     """Each probed image's best beam-search caption is one of its training captions, or a
-    blend of their words that tells it apart from every other probed image. A minority
-    of misses is advice: a model still learning makes them, as a skew would."""
+    blend of them that tells it apart from every other probed image. A minority of
+    misses is advice: a model still learning makes them, as a skew would."""
     got = parse_captions(output)
-    words = {
-        image: {w for c in captions for w in _words(c)} for image, captions in expected.items()
-    }
     silent, misses, blends = [], [], []
     for image, captions in expected.items():
         best = got[image][0] if got.get(image) else None
         if best is None:
             silent.append(f"no caption printed for {image}")
             continue
-        if best in {" ".join(_words(c)) for c in captions}:
+        said = _words(best)
+        if said in [_words(c) for c in captions]:
             continue
-        said = set(_words(best))
-        foreign = sorted(said - words[image])
-        alike = [other for other in expected if other != image and said <= words[other]]
-        if not foreign and not alike and said:
+        alike = [other for other in expected if other != image and _blend_of(said, expected[other])]
+        if _blend_of(said, captions) and not alike:
             blends.append(f"{image} {best!r}")
             continue
-        why = (
-            f"has words none of them has ({', '.join(foreign)})"
-            if foreign
-            else f"fits {alike[0]}'s captions as well"
-        )
-        misses.append(f"{image}: best caption {best!r} is none of its training captions and {why}")
+        misses.append(f"{image}: best caption {best!r} is none of its training captions and "
+                      f"{_why_not_its_own(said, captions, alike)}")  # fmt: skip
     own = len(expected) - len(silent) - len(misses)
     tally = f"{own} of {len(expected)} probed images got their own captions"
     problems, advice = [*silent], []
     if misses and not silent and 2 * own > len(expected):
         advice.append(
-            f"{'; '.join(misses)} ({tally}): a model still learning does that, and so does a "
+            f"{'; '.join(misses)}: a model still learning does that, and so does a "
             "preprocessing skew between training and inference; more --steps tell them apart"
         )
     elif misses:
         problems.append(f"{'; '.join(misses)} ({tally})")
     message = (
-        f"beam search captioned all {len(expected)} probed images in their own captions' "
-        f"words ({len(blends)} a blend of them: {'; '.join(blends)})"
+        f"beam search: {tally}"
+        if advice
+        else f"beam search captioned all {len(expected)} probed images with their own "
+        f"captions ({len(blends)} a blend of them: {'; '.join(blends)})"
         if blends
         else f"beam search returned a training caption for all {len(expected)} probed images"
     )
     evidence = {"generated": got, "expected": dict(expected), "blends": blends}
-    if advice:
-        message = f"beam search: {tally}"
     return CheckResult.from_findings(NAME, problems, advice, message, evidence=evidence)
 
 
 def _words(caption: str) -> list[str]:
     return caption.lower().split()
+
+
+def _pairs(words: Sequence[str]) -> set[tuple[str, str]]:
+    """Each word with the next, the caption's start and end marked."""
+    marked = ["<S>", *words, "</S>"]
+    return set(zip(marked, marked[1:], strict=False))
+
+
+def _blend_of(said: list[str], captions: Sequence[str]) -> bool:
+    """Whether `said` reads as the captions joined: each word followed by one that follows
+    it in one of them, from a caption's first word to a caption's last (a model still
+    learning runs two templates together; reversed, repeated or cut words do not)."""
+    known = set().union(*(_pairs(_words(c)) for c in captions))
+    return bool(said) and _pairs(said) <= known
+
+
+def _why_not_its_own(said: list[str], captions: Sequence[str], alike: list[str]) -> str:
+    if not said:
+        return "is empty"
+    foreign = sorted(set(said) - {w for c in captions for w in _words(c)})
+    if foreign:
+        return f"has words none of them has ({', '.join(foreign)})"
+    if alike:
+        return f"fits {alike[0]}'s captions as well"
+    return "does not read as them joined"

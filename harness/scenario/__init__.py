@@ -15,6 +15,7 @@ warned.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -145,14 +146,22 @@ def validate(
         interrupted = True
         verdicts.reporter = SilentReporter()
     runner.timings["total"] = time.monotonic() - started
-    if placement.synthetic:  # no job runs any more: its copies can share the cache's blocks
-        from harness.synthetic.checkpoint import link_cached_copies
-
-        link_cached_copies(run_dir, placement.pretrained.name)
     record = build_record(evidence, verdicts.final(runner), left_out, interrupted)
     stored, reports = store(record, evidence, verdicts)
+    if placement.synthetic and not interrupted:  # no job runs: copies may share its blocks
+        _link_synthetic_copies(run_dir, placement.pretrained.relative_to(ctx.root.root))
     outcomes = {name: phase.outcome for name, phase in runner.phases.items()}
     return Validation(stored, run_dir, ctx.root, outcomes, reports)
+
+
+def _link_synthetic_copies(run_dir: Path, relative: Path) -> None:
+    """The synthetic checkpoint in each platform root of the run, as a link to the cache
+    it was copied from: only a saving, so a folder that does not allow it is let be."""
+    from harness.synthetic.checkpoint import link_cached_copies
+
+    with contextlib.suppress(OSError):
+        roots = [path for path in run_dir.iterdir() if path.is_dir() and not path.is_symlink()]
+        link_cached_copies(root / relative for root in roots)
 
 
 def clear_interrupted(run_dir: Path) -> bool:

@@ -10,13 +10,13 @@ layers stay finite and of order one.
 from __future__ import annotations
 
 import contextlib
-import filecmp
 import json
 import os
 import shutil
 import stat
 import tempfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from harness import resources
 from harness.resources import MANIFEST_NAME
-from harness.untrusted import walk
+from harness.untrusted import open_regular
 
 CheckpointFormat = Literal["v1", "v2"]
 
@@ -125,6 +125,8 @@ def _copy_cached(path: Path, fmt: str, seed: int, shapes: dict[str, tuple[int, .
             folder.parent.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
             _write(scratch / _CACHED, fmt, seed, shapes)
+            for part in scratch.iterdir():  # read-only: a write through a link must fail
+                part.chmod(0o444)
             try:
                 scratch.rename(folder)  # atomic: a concurrent run sees all of it or none
             except OSError:  # another run cached it first
@@ -139,24 +141,45 @@ def _copy_cached(path: Path, fmt: str, seed: int, shapes: dict[str, tuple[int, .
 _CACHED = "inception_v3.ckpt"
 
 
-def link_cached_copies(folder: Path, name: str) -> int:
-    """Swap each copy of a cached checkpoint part under `folder` (files whose name starts
-    with `name`, byte for byte as cached) for a hard link to the cache: a finished run
-    keeps the file at no cost on disk. Only once no job runs there: a job could write
-    through a link. Returns the bytes freed."""
-    cached: dict[int, list[Path]] = {}
+def link_cached_copies(prefixes: Iterable[Path]) -> int:
+    """Swap the parts of the checkpoint copied to each of `prefixes` (byte for byte as
+    cached) for hard links to the cache: a finished run keeps the file at no cost on
+    disk. Only once no job runs there: a job could write through a link. Looks at those
+    names only, each read once at most (the job wrote these folders). Returns the bytes
+    freed."""
+    cached: dict[str, list[Path]] = {}
     for entry in _cache_root().glob("*-*"):
-        for part in entry.iterdir():
-            with contextlib.suppress(OSError):
-                cached.setdefault(part.stat().st_size, []).append(part)
+        with contextlib.suppress(OSError):  # another run may be filling or renaming it
+            for part in entry.iterdir():
+                cached.setdefault(part.name.removeprefix(_CACHED), []).append(part)
     freed = 0
-    for path, info in walk(folder):  # no link followed: the job wrote this folder
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1 or not path.name.startswith(name):
-            continue
-        same = next((c for c in cached.get(info.st_size, []) if _same_bytes(path, c)), None)
-        if same is not None and _replace_by_link(path, same):
-            freed += info.st_blocks * 512
+    for prefix in prefixes:
+        for suffix, parts in cached.items():
+            copy = prefix.with_name(prefix.name + suffix)
+            try:
+                info = copy.lstat()
+            except OSError:
+                continue
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+                continue
+            same = next((part for part in parts if _same_bytes(copy, part, info.st_size)), None)
+            if same is not None and _replace_by_link(copy, same):
+                freed += info.st_blocks * 512
     return freed
+
+
+def _same_bytes(copy: Path, cached: Path, size: int) -> bool:
+    """Whether `copy` (read through a no-follow descriptor) holds `cached`'s bytes."""
+    try:
+        if cached.stat().st_size != size:
+            return False
+        with os.fdopen(open_regular(copy), "rb") as mine, open(cached, "rb") as theirs:
+            while chunk := mine.read(1 << 20):
+                if chunk != theirs.read(len(chunk)):
+                    return False
+            return not theirs.read(1)
+    except OSError:
+        return False
 
 
 def _replace_by_link(path: Path, source: Path) -> bool:
@@ -171,13 +194,6 @@ def _replace_by_link(path: Path, source: Path) -> bool:
             linking.unlink()
         return False
     return True
-
-
-def _same_bytes(path: Path, cached: Path) -> bool:
-    try:
-        return filecmp.cmp(path, cached, shallow=False)
-    except OSError:
-        return False
 
 
 def _cache_root() -> Path:

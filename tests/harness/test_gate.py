@@ -136,7 +136,7 @@ def test_the_regression_check_on_crafted_summaries() -> None:
         "losses": {str(s): 2.0 - s / 10 for s in range(1, 11)},
         "verdicts": {"loss_decrease": PASSED, "resume": PASSED},
         "outputs": ["model.ckpt-10.index"],
-        "speed": {"steps_per_s": 10.0, "machine_gflops": 30.0},
+        "speed": {"steps_per_s": 10.0, "machine_gflops": 30.0, "seconds": 8.0},
     }
     same = regression.check_regression(base, json.loads(json.dumps(base)), "b.json")
     assert same.status == PASSED and "code unchanged" in same.message
@@ -144,7 +144,7 @@ def test_the_regression_check_on_crafted_summaries() -> None:
     worse["losses"] = {k: v * 1.2 for k, v in base["losses"].items()}
     worse["verdicts"]["resume"] = FAILED
     worse["outputs"] = ["model.ckpt-10.index", "stray.txt"]
-    worse["speed"] = {"steps_per_s": 7.0, "machine_gflops": 30.0}
+    worse["speed"] = {"steps_per_s": 7.0, "machine_gflops": 30.0, "seconds": 8.0}
     worse["version"]["sha256"] = "b" * 64
     result = regression.check_regression(base, worse, "b.json")
     assert result.status == FAILED

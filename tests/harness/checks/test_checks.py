@@ -160,14 +160,26 @@ def test_inference_takes_a_blend_of_an_images_own_captions() -> None:
     result = inference.check_inference(_beam(best), PROBES)
     assert result.status == PASSED, result.message
     assert result.evidence["blends"] == [f"image-1.jpg {best['image-1.jpg']!r}"]
-    assert "in their own captions' words (1 a blend of them" in result.message
+    assert "with their own captions (1 a blend of them" in result.message
+
+
+@pytest.mark.parametrize(
+    "image_1",
+    ["circle red a of picture a", "a red red red red circle", "a red", "a picture of a"],
+)
+def test_inference_blends_read_as_the_captions_joined(image_1: str) -> None:
+    # Reversed, repeated or cut words are no model still learning: a decoding fault.
+    best = {name: captions[0] for name, captions in PROBES.items()} | {"image-1.jpg": image_1}
+    result = inference.check_inference(_beam(best), PROBES)
+    assert result.status == WARNING and "image-1.jpg" in result.message, result.message
+    assert not result.evidence["blends"]
 
 
 @pytest.mark.parametrize(
     ("image_1", "why"),
     [
         ("a picture of a green circle", "has words none of them has (green)"),  # a skew
-        ("a picture of a circle", "fits image-3.jpg's captions as well"),  # says nothing of it
+        ("a picture of a circle", "does not read as them joined"),  # no colour: none of its
     ],
 )
 def test_inference_misses_a_caption_that_does_not_tell_its_image(image_1: str, why: str) -> None:

@@ -179,7 +179,7 @@ def test_finished_copies_are_linked_to_the_cache_unless_the_job_changed_them(tmp
     (run / "c").mkdir()
     (run / "c" / "inception_v3.ckpt.index").symlink_to(index)  # a link it left: not followed
     before = folder_bytes(run)
-    freed = link_cached_copies(run, "inception_v3.ckpt")
+    freed = link_cached_copies(run / name / "inception_v3.ckpt" for name in ("a", "b", "c"))
     (cached,) = (tmp_path / "cache" / "synthetic-inception").iterdir()
     for part in cached.iterdir():
         suffix = part.name.removeprefix("inception_v3.ckpt")
@@ -196,6 +196,6 @@ def test_a_copy_that_cannot_be_linked_stays_a_copy(tmp_path, monkeypatch):
     copy = write_inception_checkpoint(tmp_path / "run" / "inception_v3.ckpt", fmt="v1", seed=3)
     before = copy.path.read_bytes()
     monkeypatch.setattr(os, "link", lambda *_: (_ for _ in ()).throw(OSError(18, "cross-device")))
-    assert link_cached_copies(tmp_path / "run", "inception_v3.ckpt") == 0
+    assert link_cached_copies([copy.path]) == 0
     assert copy.path.read_bytes() == before and copy.path.stat().st_nlink == 1
     assert sorted(p.name for p in copy.path.parent.iterdir()) == ["inception_v3.ckpt"]
