@@ -7,7 +7,9 @@ order none of its captions has, or a caption that fits another probed image as w
 (one caption for every image: a model blind to it) is a miss. Misses of a minority
 of the images are a warning - a model still learning makes them (the upstream-size job
 at 80 steps captions one image of three with another training image's caption) - and of
-half or more, or no caption, a failure. Applies only to code with run_inference.py.
+half or more, or no caption, a failure - unless the training loss was still falling
+and the model is not blind to its image (`uses_image`): then they are not judged, a
+warning that more steps settle. Applies only to code with run_inference.py.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from harness.checks import uses_image
+from harness.checks.learning import still_learning
 from harness.checks.phases import INFERENCE, TRAIN
 from harness.record import CheckResult
 
@@ -35,7 +39,10 @@ def not_applicable(situation: Situation) -> str | None:
 
 def judge(evidence: Evidence) -> CheckResult:
     return check_inference(
-        evidence.phase(INFERENCE).outcome.log_text, evidence.model_inputs.expected_captions
+        evidence.phase(INFERENCE).outcome.log_text,
+        evidence.model_inputs.expected_captions,
+        learning=still_learning(evidence.phase(TRAIN).losses),
+        blind=uses_image.blind(*uses_image.perplexities(evidence)),
     )
 
 
@@ -52,10 +59,17 @@ def parse_captions(output: str) -> dict[str, list[str]]:
     return captions
 
 
-def check_inference(output: str, expected: Mapping[str, Sequence[str]]) -> CheckResult:
+def check_inference(
+    output: str,
+    expected: Mapping[str, Sequence[str]],
+    learning: str | None = None,
+    blind: bool | None = None,
+) -> CheckResult:
     """Each probed image's best beam-search caption is one of its training captions, or a
     blend of them that tells it apart from every other probed image. A minority of
-    misses is advice: a model still learning makes them, as a skew would."""
+    misses is advice: a model still learning makes them, as a skew would; so are more,
+    from a model still `learning` that is not `blind` to its image (None: not evaluated,
+    judged by whether every probe got the same caption)."""
     got = parse_captions(output)
     silent, misses, blends = [], [], []
     for image, captions in expected.items():
@@ -75,10 +89,18 @@ def check_inference(output: str, expected: Mapping[str, Sequence[str]]) -> Check
     own = len(expected) - len(silent) - len(misses)
     tally = f"{own} of {len(expected)} probed images got their own captions"
     problems, advice = [*silent], []
+    if blind is None:
+        bests = {got[image][0] for image in expected if got.get(image)}
+        blind = len(expected) > 1 and len(bests) == 1
     if misses and not silent and 2 * own > len(expected):
         advice.append(
             f"{'; '.join(misses)}: a model still learning does that, and so does a "
             "preprocessing skew between training and inference; more --steps tell them apart"
+        )
+    elif misses and not silent and learning and not blind:
+        advice.append(
+            f"not judged: {'; '.join(misses)}; but {learning}, and a model still learning "
+            "misses its images (more --steps settle it)"
         )
     elif misses:
         problems.append(f"{'; '.join(misses)} ({tally})")

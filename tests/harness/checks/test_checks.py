@@ -15,6 +15,7 @@ from harness.checks import image_contract as image
 from harness.checks import inference, reproducible, uses_image
 from harness.checks import path_contract as paths
 from harness.record import FAILED, PASSED, WARNING
+from tests.support.captions import beam_output
 
 # --------------------------------------------------------------------------- path_contract
 
@@ -147,17 +148,11 @@ PROBES = {
 }
 
 
-def _beam(best: dict[str, str]) -> str:
-    return "".join(
-        f"Captions for image {name}:\n  0) {text} (p=0.5)\n" for name, text in best.items()
-    )
-
-
 def test_inference_takes_a_blend_of_an_images_own_captions() -> None:
     # A model still learning (the upstream-size job at 80 steps) joins two of its templates.
     best = {name: captions[0] for name, captions in PROBES.items()}
     best["image-1.jpg"] = "a picture of a red circle on a white background"
-    result = inference.check_inference(_beam(best), PROBES)
+    result = inference.check_inference(beam_output(best), PROBES)
     assert result.status == PASSED, result.message
     assert result.evidence["blends"] == [f"image-1.jpg {best['image-1.jpg']!r}"]
     assert "with their own captions (1 a blend of them" in result.message
@@ -170,7 +165,7 @@ def test_inference_takes_a_blend_of_an_images_own_captions() -> None:
 def test_inference_blends_read_as_the_captions_joined(image_1: str) -> None:
     # Reversed, repeated or cut words are no model still learning: a decoding fault.
     best = {name: captions[0] for name, captions in PROBES.items()} | {"image-1.jpg": image_1}
-    result = inference.check_inference(_beam(best), PROBES)
+    result = inference.check_inference(beam_output(best), PROBES)
     assert result.status == WARNING and "image-1.jpg" in result.message, result.message
     assert not result.evidence["blends"]
 
@@ -184,11 +179,11 @@ def test_inference_blends_read_as_the_captions_joined(image_1: str) -> None:
 )
 def test_inference_misses_a_caption_that_does_not_tell_its_image(image_1: str, why: str) -> None:
     best = {name: captions[0] for name, captions in PROBES.items()} | {"image-1.jpg": image_1}
-    one = inference.check_inference(_beam(best), PROBES)
+    one = inference.check_inference(beam_output(best), PROBES)
     assert one.status == WARNING and why in one.message, one.message  # a minority: advice
     assert "2 of 3 probed images got their own captions" in one.message
     best["image-2.jpg"] = "there is a red square"
-    two = inference.check_inference(_beam(best), PROBES)
+    two = inference.check_inference(beam_output(best), PROBES)
     assert two.status == FAILED and "(1 of 3 probed images" in two.message, two.message
 
 
@@ -206,7 +201,7 @@ def test_inference_at_80_upstream_size_steps_is_advice() -> None:
         "image-2.jpg": "a black background with a yellow square",
         "image-3.jpg": "an image showing a green circle",
     }
-    result = inference.check_inference(_beam(best), expected)
+    result = inference.check_inference(beam_output(best), expected)
     assert result.status == WARNING, result.message
     assert "has words none of them has (black, yellow)" in result.message
     assert "more --steps tell them apart" in result.message
@@ -215,14 +210,14 @@ def test_inference_at_80_upstream_size_steps_is_advice() -> None:
 def test_inference_fails_when_an_image_gets_no_caption() -> None:
     best = {name: captions[0] for name, captions in PROBES.items()}
     del best["image-3.jpg"]
-    result = inference.check_inference(_beam(best), PROBES)
+    result = inference.check_inference(beam_output(best), PROBES)
     assert result.status == FAILED and result.message == "no caption printed for image-3.jpg"
 
 
 def test_inference_fails_one_caption_for_every_image() -> None:
     # Blind to the image: the same blend for all cannot be each one's own.
     result = inference.check_inference(
-        _beam(dict.fromkeys(PROBES, "a picture of a red circle")), PROBES
+        beam_output(dict.fromkeys(PROBES, "a picture of a red circle")), PROBES
     )
     assert result.status == FAILED and "image-2.jpg" in result.message
 
