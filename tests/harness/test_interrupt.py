@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,13 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _host_pids(output_dir: Path, target: bytes = b"--number_of_steps=100000") -> list[int]:
+def _unique_steps(tmp_path: Path) -> int:
+    """A step target no job of another test (on another worker) has: the job's processes
+    are found by it."""
+    return 100000 + zlib.crc32(str(tmp_path).encode()) % 100000
+
+
+def _host_pids(target: bytes) -> list[int]:
     """The job's pids as the host sees them (in the sandbox they are namespaced), found by
     their step target."""
     found = []
@@ -58,13 +65,14 @@ def _host_pids(output_dir: Path, target: bytes = b"--number_of_steps=100000") ->
 )
 def test_ctrl_c_stops_the_job_and_exits_130_with_one_line(tmp_path: Path, sandbox: str) -> None:
     run = tmp_path / "run"
-    harness = start_validate(tmp_path, LOOPS_WITH_A_HELPER, sandbox)
+    steps = _unique_steps(tmp_path)
+    harness = start_validate(tmp_path, LOOPS_WITH_A_HELPER, sandbox, steps=steps)
     log = run / "logs" / "train.log"
     deadline = time.monotonic() + 120
     while not (log.is_file() and "step 20 " in log.read_text()):
         assert harness.poll() is None and time.monotonic() < deadline, harness.communicate()
         time.sleep(0.1)
-    job = _host_pids(run)
+    job = _host_pids(f"--number_of_steps={steps}".encode())
     assert job, "the job's processes were not found"
     harness.send_signal(signal.SIGINT)
     signalled = time.monotonic()
@@ -103,7 +111,9 @@ def test_follow_shows_the_jobs_log_as_it_runs_and_each_phase_names_its_log(
     """Finding 10: the job's own lines appear while it runs (before it ends), and each
     phase's log path is printed when the phase starts."""
     run = tmp_path / "run"
-    harness = start_validate(tmp_path, LOOPS_WITH_A_HELPER, "--no-sandbox", "--follow")
+    harness = start_validate(
+        tmp_path, LOOPS_WITH_A_HELPER, "--no-sandbox", "--follow", steps=_unique_steps(tmp_path)
+    )
     seen = []
     for line in harness.stdout:
         seen.append(line.rstrip("\n"))
@@ -134,7 +144,7 @@ def test_ctrl_c_while_phases_run_side_by_side_ends_them_all(tmp_path: Path) -> N
     while not (log.is_file() and "step 20 " in log.read_text()):
         assert harness.poll() is None and time.monotonic() < deadline, harness.communicate()
         time.sleep(0.1)
-    job = _host_pids(run, b"--number_of_steps=15")
+    job = _host_pids(b"--number_of_steps=15")
     assert job, "the resume phase's process was not found"
     harness.send_signal(signal.SIGINT)
     signalled = time.monotonic()

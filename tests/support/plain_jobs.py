@@ -29,14 +29,16 @@ def write_plain_job(folder: Path, body: str) -> tuple[Path, Path]:
     return code, sample
 
 
-def start_validate(folder: Path, body: str, *options: str) -> subprocess.Popen[str]:
-    """`uai-harness validate` of a plain job with a target of 100000 steps into
-    `folder/run`, as a user starts it (its own process, output piped)."""
+def start_validate(
+    folder: Path, body: str, *options: str, steps: int = 100000
+) -> subprocess.Popen[str]:
+    """`uai-harness validate` of a plain job with a target of `steps` into `folder/run`,
+    as a user starts it (its own process, output piped)."""
     code, sample = write_plain_job(folder, body)
     repo = Path(__file__).resolve().parents[2]
     return subprocess.Popen(
         [sys.executable, "-m", "harness", "validate", "--code-path", str(code), "--profile",
-         "none", "--data", str(sample), "--train-params=--number_of_steps=100000",
+         "none", "--data", str(sample), f"--train-params=--number_of_steps={steps}",
          "--run-dir", str(folder / "run"), *options],
         cwd=folder,
         env={**os.environ, "PYTHONPATH": str(repo)},
